@@ -1,0 +1,52 @@
+"""Talk to a bookshop app the way a real client would, with its lifespan running.
+
+``open_client`` is for async code (the checks); ``shop_client`` wraps it for plain notebook cells,
+running the app on an event loop in a helper thread, so a cell needs no top-level ``await``.
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import httpx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from asgi_lifespan import LifespanManager
+
+
+@asynccontextmanager
+async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to ``app`` in-process; startup runs on enter, shutdown on exit.
+
+    httpx 0.28 removed ``AsyncClient(app=...)`` and ``ASGITransport`` alone skips the lifespan,
+    so the lifespan is driven by ``LifespanManager`` and its state handed to the transport.
+    With ``raise_server_exceptions=False`` an error the server raises after answering is kept
+    on the server side, as a real server would; the client sees only what was sent.
+    """
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_server_exceptions)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bookshop.test") as client:
+            yield client
+
+
+class ShopClient:
+    """A blocking facade over ``open_client`` for notebook cells: ``client.get("/books/1")``."""
+
+    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient):
+        self._portal = portal
+        self._client = client
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        return self._portal.call(lambda: self._client.request(method, url, **kwargs))
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+
+@contextmanager
+def shop_client(app, *, raise_server_exceptions: bool = False) -> Iterator[ShopClient]:
+    with start_blocking_portal() as portal:
+        context = open_client(app, raise_server_exceptions=raise_server_exceptions)
+        with portal.wrap_async_context_manager(context) as client:
+            yield ShopClient(portal, client)

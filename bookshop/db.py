@@ -1,0 +1,87 @@
+"""Where the bookshop's data lives: a freshly seeded SQLite file, and the lifespan that serves it.
+
+Every check gets its own copy of the seeded database, so no check sees another's writes.
+The URL comes from the environment variable ``BOOKSHOP_DATABASE_URL``; without it, each Python
+process gets one private, seeded database in a temporary folder, so a notebook runs as it is.
+"""
+
+import atexit
+import functools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypedDict
+
+from sqlalchemy import create_engine, insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from bookshop.models import Author, Base, Book, User
+
+DATABASE_URL_ENV = "BOOKSHOP_DATABASE_URL"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SEEDS = {Author: "authors.json", Book: "books.json", User: "users.json"}
+
+
+def seed_rows(model: type[Base]) -> list[dict]:
+    return json.loads((DATA_DIR / SEEDS[model]).read_text(encoding="utf-8"))
+
+
+def _seed(path: Path) -> None:
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        Base.metadata.create_all(engine)
+        with engine.begin() as conn:
+            for model in SEEDS:
+                conn.execute(insert(model), seed_rows(model))
+    finally:
+        engine.dispose()
+
+
+def _scratch_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="bookshop-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@functools.cache
+def _template() -> Path:
+    # Seeding costs a schema build and three inserts; copying the result costs a file copy.
+    path = _scratch_dir() / "template.db"
+    _seed(path)
+    return path
+
+
+def fresh_database(directory: Path) -> str:
+    """Copy the seeded bookshop into ``directory`` and return its async SQLAlchemy URL."""
+    path = Path(directory) / "bookshop.db"
+    shutil.copyfile(_template(), path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@functools.cache
+def _process_database() -> str:
+    return fresh_database(_scratch_dir())
+
+
+def database_url() -> str:
+    """The database this process should serve, read when it is called (not at import)."""
+    return os.environ.get(DATABASE_URL_ENV) or _process_database()
+
+
+class ShopState(TypedDict):
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+@asynccontextmanager
+async def lifespan(app) -> AsyncIterator[ShopState]:
+    """The engine lives exactly as long as the app: created at startup, disposed at shutdown."""
+    engine = create_async_engine(database_url())
+    try:
+        yield {"engine": engine, "sessionmaker": async_sessionmaker(engine, expire_on_commit=False)}
+    finally:
+        await engine.dispose()

@@ -1,0 +1,97 @@
+"""Generate a kata's notebooks from its one source: the starter, the solution and its decoys.
+
+Every notebook is the source's cells in order, with each group of `kata` cells narrowed to one
+variant. So starter and solution cannot drift apart: they differ only in their `kata` cells.
+"""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from kata import KataError
+from kata.manifest import Kata
+from kata.source import SourceCell, parse
+
+STARTER, SOLUTION = "starter", "solution"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def select(cells: list[SourceCell], variant: str, origin: Path) -> list[SourceCell]:
+    """The cells of one variant; a decoy takes the solution's cell wherever it has none of its own."""
+    chosen: list[SourceCell] = []
+    group: list[SourceCell] = []
+
+    def close_group() -> None:
+        if not group:
+            return
+        picked = [c for c in group if c.variant == variant]
+        if not picked and variant.startswith("decoy:"):
+            picked = [c for c in group if c.variant == SOLUTION]
+        if not picked:
+            raise KataError(f"{origin}: a group of kata cells has no {variant!r} variant")
+        chosen.extend(picked)
+        group.clear()
+
+    for cell in cells:
+        if cell.variant:
+            group.append(cell)
+        else:
+            close_group()
+            chosen.append(cell)
+    close_group()
+    return chosen
+
+
+def notebook(kata: Kata, variant: str) -> nbformat.NotebookNode:
+    cells = select(parse(kata.source), variant, kata.source)
+    counters: dict[str, int] = {}
+    nb_cells = []
+    for cell in cells:
+        tags = [t for t in cell.tags if t != cell.variant]
+        # Ids follow the role of a cell, so a learner's `kata-1` is still `kata-1` in a new version.
+        role = tags[0] if tags else "cell"
+        counters[role] = counters.get(role, 0) + 1
+        make = new_markdown_cell if cell.kind == "markdown" else new_code_cell
+        metadata = {"tags": tags} if tags else {}
+        nb_cells.append(make(cell.text, id=f"{role}-{counters[role]}", metadata=metadata))
+    nb = new_notebook(
+        cells=nb_cells,
+        metadata={
+            "kernelspec": KERNELSPEC,
+            "language_info": {"name": "python"},
+            "kata": {"id": kata.id, "variant": variant},
+        },
+    )
+    nbformat.validate(nb)
+    return nb
+
+
+def render(kata: Kata, variant: str) -> str:
+    return nbformat.writes(notebook(kata, variant)) + "\n"
+
+
+def targets(kata: Kata) -> dict[Path, str]:
+    return {kata.notebook: STARTER, kata.solution: SOLUTION}
+
+
+def stale(katas: list[Kata]) -> list[Path]:
+    """Committed notebooks that differ from what their source generates now."""
+    return [
+        path
+        for kata in katas
+        for path, variant in targets(kata).items()
+        if not path.is_file() or path.read_text(encoding="utf-8") != render(kata, variant)
+    ]
+
+
+def build(katas: list[Kata]) -> list[Path]:
+    written = []
+    for kata in katas:
+        for path, variant in targets(kata).items():
+            text = render(kata, variant)
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                written.append(path)
+    return written

@@ -1,0 +1,287 @@
+# %% [markdown]
+# # The engine belongs to the lifespan
+#
+# **The story.** The bookshop's API has served customers for a year. Its database engine is
+# created at the top of `main.py`, and a `@app.on_event("startup")` handler loads the
+# *featured books* shown on the home page. Last week someone added a `lifespan` function to log
+# startup and shutdown. Since then `/featured` answers **500**, the tests keep talking to the
+# wrong database, and every deploy leaves connections open. Nobody changed the startup handler.
+#
+# **You will learn**
+# - why `@app.on_event` handlers silently stop running once the app has a `lifespan=`;
+# - why an engine built at import time ignores the configuration a test or a server sets later,
+#   and is never closed;
+# - how a lifespan creates the engine, shares it with requests through its *state*, and
+#   disposes of it on shutdown.
+#
+# Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
+
+# %% tags=["setup"]
+from checks import setup_notebook
+
+setup_notebook()
+
+# %% [markdown]
+# ## The bookshop around the problem
+#
+# The models (`Book`), the response schema (`BookOut`) and `database_url()` come from the
+# workbook's `bookshop` package. `database_url()` reads the `BOOKSHOP_DATABASE_URL` setting
+# *when it is called*; each check points it at a fresh copy of the shop's database.
+
+# %%
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from bookshop.db import database_url
+from bookshop.models import Book
+from bookshop.schemas import BookOut
+
+
+async def featured_books(session: AsyncSession) -> list[BookOut]:
+    """The three best-stocked books: computed once at startup, shown on the home page."""
+    books = await session.scalars(select(Book).where(Book.stock > 0).order_by(Book.stock.desc(), Book.id).limit(3))
+    return [BookOut.model_validate(book) for book in books]
+
+# %% [markdown]
+# ## The code under review
+#
+# This is the cell you will change. Read it first: where is the engine created, when does
+# `load_featured` run, and who ever closes the engine?
+
+# %% tags=["kata", "starter"]
+engine = create_async_engine(database_url())  # built when this cell runs: at import time
+Session = async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    print("bookshop: starting")
+    yield
+    print("bookshop: stopped")
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.on_event("startup")
+async def load_featured() -> None:
+    async with Session() as session:
+        app.state.featured = await featured_books(session)
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with Session() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.app.state.featured
+
+# %% tags=["kata", "solution"]
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    # Everything the app needs is built here, when the server starts, from the settings of
+    # that moment, and torn down here when it stops, even if a request failed meanwhile.
+    engine = create_async_engine(database_url())
+    try:
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessionmaker() as session:
+            featured = await featured_books(session)
+        # What the lifespan yields becomes `request.state` in every request.
+        yield {"sessionmaker": sessionmaker, "featured": featured}
+    finally:
+        await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.state.featured
+
+# %% tags=["kata", "decoy:drop-the-lifespan"]
+# "The handler stopped running when the lifespan came: remove the lifespan." It runs again,
+# but the engine is still built at import time and never disposed, on a deprecated API.
+engine = create_async_engine(database_url())
+Session = async_sessionmaker(engine, expire_on_commit=False)
+
+app = FastAPI()
+
+
+@app.on_event("startup")
+async def load_featured() -> None:
+    async with Session() as session:
+        app.state.featured = await featured_books(session)
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with Session() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.app.state.featured
+
+# %% tags=["kata", "decoy:engine-per-request"]
+# "Build the engine late, where it is used." Late enough to see the right URL, but every
+# request now builds a pool of its own and none is ever disposed.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine(database_url())
+    async with async_sessionmaker(engine)() as session:
+        featured = await featured_books(session)
+    yield {"featured": featured}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    engine = create_async_engine(database_url())
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.state.featured
+
+# %% [markdown]
+# The endpoints only use the dependencies above, so they stay as they are while you fix the
+# cell above.
+
+# %%
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@app.get("/books/{book_id}")
+async def read_book(book_id: int, session: SessionDep) -> BookOut:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    return BookOut.model_validate(book)
+
+
+@app.get("/featured")
+async def featured(books: Annotated[list[BookOut], Depends(get_featured)]) -> list[BookOut]:
+    return books
+
+# %% [markdown]
+# ## The evidence
+#
+# The next cell starts the app the way a server does (startup, requests, shutdown) and watches
+# the database engines from outside. Look at three things: the status of `/featured`, the
+# startup handlers FastAPI registered but never ran, and whether the engine that served the
+# requests was disposed when the app stopped.
+
+# %% tags=["evidence"]
+from bookshop.client import shop_client
+from bookshop.observe import engine_events
+
+with engine_events("connect", "disposed") as events, shop_client(app) as client:
+    home = client.get("/featured")
+    book = client.get("/books/3")
+
+served = {engine for kind, engine, _ in events if kind == "connect"}
+disposed = {engine for kind, engine, _ in events if kind == "disposed"}
+print(f"GET /featured -> {home.status_code}  {home.text[:70]}")
+print(f"GET /books/3  -> {book.status_code}  {book.json().get('title', book.text[:70])}")
+print(f"on_event startup handlers registered: {[h.__name__ for h in app.router.on_startup]}")
+print(f"engines that served requests: {len(served)}; disposed at shutdown: {len(served & disposed)}")
+
+# %% [markdown]
+# With the starter you should see `/featured` answer 500, `load_featured` registered but never
+# run, and one engine left open. The app still serves `/books/3`, which is why this kind of bug
+# ships: the first thing anyone tries still works.
+#
+# ## The check
+#
+# Run it. Each failing test names what is wrong; fix the kata cell, run it again (and the
+# endpoints cell below it), then re-run this cell until every test passes.
+
+# %% tags=["check"]
+%%ipytest
+from checks.lifespan import *
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 1: a nudge</b></summary>
+#
+# Count the places that start or stop something: `create_async_engine(...)` at the top of the
+# cell, `lifespan`, and `@app.on_event("startup")`. FastAPI runs only *one* of the two startup
+# mechanisms. Which one, when both are there? And who calls `engine.dispose()`?
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 2: the concept</b></summary>
+#
+# Once `FastAPI(lifespan=...)` is given, the `on_event` handlers are never called, and FastAPI
+# does not warn you at startup (only a `DeprecationWarning` when the decorator is applied).
+# A module-level engine is built from whatever `database_url()` said when the cell ran, so a
+# check, a test or a server that sets the URL later is ignored. Move *all* of it into the
+# lifespan: create the engine there, do the startup work there, `yield` what requests need,
+# and dispose of the engine after the `yield`. Requests read what you yielded from
+# `request.state`.
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 3: a sketch</b></summary>
+#
+# ```python
+# @asynccontextmanager
+# async def lifespan(app: FastAPI):
+#     engine = create_async_engine(database_url())
+#     try:
+#         sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+#         ...  # load the featured books with a session from sessionmaker
+#         yield {"sessionmaker": sessionmaker, "featured": ...}
+#     finally:
+#         await engine.dispose()
+#
+# async def get_session(request: Request):
+#     async with request.state.sessionmaker() as session:
+#         yield session
+# ```
+# Delete the module-level `engine` and `Session`, and the `on_event` handler.
+# </details>
+
+# %% [markdown]
+# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+#
+# 1. **One place for the app's lifetime.** FastAPI (through Starlette) either runs your
+#    `lifespan` or the legacy `on_event` handlers, never both. `on_event` is deprecated; the
+#    lifespan is a single async context manager, so setup and teardown sit side by side and a
+#    `try/finally` guarantees the teardown.
+# 2. **Build resources at startup, not at import.** Importing a module should not open pools or
+#    read configuration that may not be final yet. Inside the lifespan the engine is built from
+#    the URL in force when the server (or the test) starts the app.
+# 3. **Hand resources to requests through lifespan state.** The dict you `yield` is copied into
+#    every request's `request.state`. Dependencies read it there, so tests and servers each get
+#    their own engine, with no globals.
+# 4. **Dispose on shutdown.** `await engine.dispose()` closes the pool's connections. With the
+#    module-level engine nobody did, and each test run or reload leaked a pool.
+#
+# Why not keep `on_event` and drop the lifespan? It runs again, but the engine is still built at
+# import and never closed, and you are building on an API that FastAPI keeps only for
+# compatibility. Why not create the engine inside `get_session`? Then every request builds a
+# new pool, and none of them is ever disposed.
+#
+# Read more: FastAPI, [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/);
+# Starlette, [Lifespan state](https://www.starlette.io/lifespan/); SQLAlchemy,
+# [Using asyncio with engines](https://docs.sqlalchemy.org/en/21/orm/extensions/asyncio.html).
+# </details>
+#
+# ## What to remember
+# - `FastAPI(lifespan=...)` and `@app.on_event` do not mix: with a lifespan, `on_event`
+#   handlers are skipped without a word. Use the lifespan only.
+# - Create engines, clients and caches in the lifespan, from the configuration in force at
+#   startup; `yield` them as state; dispose of them after the `yield`.
+# - Import time is for definitions, not connections.
