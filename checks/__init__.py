@@ -4,7 +4,14 @@ A notebook runs a check with ``%%ipytest`` and ``from checks.<kata> import *``; 
 runs the same module in-process on the notebook's code. Both use the pytest options below.
 """
 
+from pathlib import Path
+
 PYTEST_ARGS = [
+    "-c", str(Path(__file__).with_name("pytest.ini")),
+    # Only the plugins a check uses: scanning every installed package for plugins costs more
+    # than running the check itself.
+    "--disable-plugin-autoload",
+    "-p", "anyio.pytest_plugin",
     "-q",
     "--tb=short",
     "--no-header",

@@ -20,6 +20,8 @@ def cmd_check(args) -> int:
 
 def cmd_build(args) -> int:
     katas = load(find_root())
+    if args.katas:
+        katas = [lookup(katas, key) for key in args.katas]
     if args.check:
         outdated = stale(katas)
         for path in outdated:
@@ -53,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("kata", help="the number `kata list` shows, or the kata's id")
     check.set_defaults(run=cmd_check)
     build_ = sub.add_parser("build", help="(authors) regenerate notebooks from sources/")
+    build_.add_argument("katas", nargs="*", help="numbers or ids (default: all)")
     build_.add_argument("--check", action="store_true", help="only report stale notebooks")
     build_.set_defaults(run=cmd_build)
     verify = sub.add_parser("verify", help="verify the workbook")
