@@ -22,7 +22,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".workbook-stamp"
-FIRST_KATA = "notebooks/1-dependency-injection/01-lifespan.ipynb"
+WORKSPACE = "workspace"  # the learner's own notebooks, made and refreshed by `kata update`
+FIRST_KATA = "1-dependency-injection/01-lifespan.ipynb"
 # JupyterLab asks on first start whether to fetch Jupyter news; the workbook answers for you.
 LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
@@ -73,7 +74,9 @@ def main(argv: list[str]) -> int:
         print(f"Check your network, delete {VENV} and run this command again.", file=sys.stderr)
         return 2
     if command == "lab":
-        args = [str(BIN / "jupyter"), "lab", FIRST_KATA, *extra]
+        # Make or refresh the learner's copies (backed up first, code kept), then open them.
+        subprocess.run([str(BIN / "kata"), "update", "--quiet"], cwd=ROOT)
+        args = [str(BIN / "jupyter"), "lab", f"--ServerApp.root_dir={ROOT / WORKSPACE}", FIRST_KATA, *extra]
     else:
         args = [str(PYTHON), "-m", "pytest", *extra]
     os.chdir(ROOT)

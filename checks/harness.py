@@ -5,12 +5,18 @@ the notebook's namespace under ipytest, or the module ``kata check`` built from 
 A plugin's fixtures need no import, so ``from checks.x import *`` adds only test names.
 """
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
 from bookshop.db import DATABASE_URL_ENV, fresh_database
+from kata.manifest import find_root, load
+from kata.progress import Progress
+from kata.worker import PHASE_ENV, report_phase
+from kata.workspace import STATE, Workspace
 
 # --- the learner's objects ---------------------------------------------------------------
 
@@ -65,6 +71,29 @@ def last_results() -> list[dict]:
 
 def pytest_sessionstart(session) -> None:
     _results.clear()
+
+
+def pytest_runtest_logstart(nodeid, location) -> None:
+    report_phase(f"the check's test {nodeid.rsplit('::', 1)[-1].split('[', 1)[0]}")
+
+
+def pytest_sessionfinish(session) -> None:
+    """In the learner's kernel, a check run marks the kata done or failing, like `kata check`."""
+    if os.environ.get(PHASE_ENV) or not _results:
+        return  # `kata check` records its own marks; tests and authoring runs record none
+    try:
+        root = find_root()
+        workspace = Workspace(root)
+        if not Path.cwd().resolve().is_relative_to(workspace.folder.resolve()):
+            return
+        modules = {item.function.__module__ for item in session.items if hasattr(item, "function")}
+        progress = Progress(root / STATE / "progress.json")
+        for kata in load(root):
+            if kata.check in modules:
+                progress.mark(kata.id, all(r["status"] == "passed" for r in _results))
+        progress.save()
+    except Exception:  # noqa: BLE001 - marks are a convenience; a check must never fail over them
+        pass
 
 
 def pytest_runtest_logreport(report) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kata import KataError
+from kata.worker import report_phase
 
 SKIPPED_TAGS = {"setup", "evidence", "check"}
 
@@ -64,6 +65,7 @@ def load_module(path: Path, name: str, *, next_step: str) -> types.ModuleType:
         if cell.kind != "code" or SKIPPED_TAGS.intersection(cell.tags):
             continue
         where = f"{path}, {cell.where}"
+        report_phase(where)
         magic = _magic_line(cell.source)
         if magic:
             raise KataError(
