@@ -41,7 +41,7 @@ def _run(*command: str) -> None:
 
 
 def ensure_environment() -> None:
-    if STAMP.is_file() and STAMP.read_text() == _fingerprint():
+    if STAMP.is_file() and STAMP.read_text().strip() == _fingerprint():
         return
     if not PYTHON.exists():
         print(f"Creating the workbook's environment in {VENV} (once) ...", flush=True)
@@ -76,10 +76,12 @@ def main(argv: list[str]) -> int:
     if command == "lab":
         # Make or refresh the learner's copies (backed up first, code kept), then open them.
         subprocess.run([str(BIN / "kata"), "update", "--quiet"], cwd=ROOT)
-        args = [str(BIN / "jupyter"), "lab", f"--ServerApp.root_dir={ROOT / WORKSPACE}", FIRST_KATA, *extra]
+        # Given a file, Jupyter serves that file's folder unless told the root explicitly.
+        args = [str(BIN / "jupyter"), "lab", "--ServerApp.root_dir=.", FIRST_KATA, *extra]
+        os.chdir(ROOT / WORKSPACE)  # JupyterLab serves, and shows, the folder it starts in
     else:
         args = [str(PYTHON), "-m", "pytest", *extra]
-    os.chdir(ROOT)
+        os.chdir(ROOT)
     if os.name == "nt":
         return subprocess.call(args)
     os.execv(args[0], args)

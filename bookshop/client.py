@@ -21,9 +21,19 @@ async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIte
     With ``raise_server_exceptions=False`` an error the server raises after answering is kept
     on the server side, as a real server would; the client sees only what was sent.
     """
-    async with LifespanManager(app) as manager:
+    errors: list[BaseException] = []
+
+    async def recording(scope, receive, send):
+        try:
+            await app(scope, receive, send)
+        except Exception as error:
+            errors.append(error)
+            raise
+
+    async with LifespanManager(recording) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_server_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://bookshop.test") as client:
+            client.server_errors = errors  # what the server raised, in order, even if the client saw only a 500
             yield client
 
 
@@ -33,6 +43,11 @@ class ShopClient:
     def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient):
         self._portal = portal
         self._client = client
+
+    @property
+    def server_errors(self) -> list[BaseException]:
+        """What the server raised so far, including errors after an answer was sent."""
+        return self._client.server_errors
 
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
         return self._portal.call(lambda: self._client.request(method, url, **kwargs))

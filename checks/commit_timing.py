@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from bookshop.client import open_client
 from bookshop.observe import engine_events, response_spy, run_sql
-from checks.harness import learner
+from checks.harness import learner, server_error
 
 __all__ = [
     "test_the_book_is_committed_before_the_201_is_sent",
@@ -25,6 +25,10 @@ WILD_SEED = {"isbn": "9780446676977", "title": "Wild Seed", "author_id": 3, "pri
 
 def _stored(url: str, isbn: str) -> list[tuple]:
     return run_sql(url, f"SELECT id, title FROM books WHERE isbn = '{isbn}'")
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _body(response) -> dict:
@@ -68,6 +72,10 @@ async def test_the_book_is_committed_before_the_201_is_sent(kata_ns, shop_db):
         "201 Created: the endpoint must still create books."
     )
     order = [f"{status} sent" if kind == "response-start" else "COMMIT" for kind, status, *_ in log]
+    assert "COMMIT" in order, (
+        "No COMMIT ran while POST /books was handled, so the book was never saved. Commit in "
+        "the endpoint, before it returns."
+    )
     assert "COMMIT" in order[: order.index("201 sent")], (
         f"The order was: {' -> '.join(order)}. The 201 left before any COMMIT, so the client was "
         "told the book exists before the database had accepted it. Code after `yield` in a "
@@ -84,14 +92,14 @@ async def test_a_commit_the_database_refuses_is_not_answered_201(kata_ns, shop_d
     stored = _stored(shop_db, WILD_SEED["isbn"])
     assert not (response.is_success and not stored), (
         f"While another connection was reading the database (SQLite cannot COMMIT meanwhile: "
-        f"'database is locked'), the client got {response.status_code} {response.text[:60]} "
-        "and the database has no such book. The answer was sent before the COMMIT ran, so its "
-        "failure stayed on the server. Commit in the endpoint, so that a refused commit becomes "
-        "an error response."
+        f"'database is locked'), the client got {response.status_code} {_short(response.text)} "
+        "and the database has no such book: the answer did not wait for the COMMIT, so a "
+        f"refused commit could not change it.{server_error(client)} Commit in the endpoint, so "
+        "that a refused commit becomes an error response."
     )
     assert response.is_success or response.status_code >= 500, (
         f"While another connection was reading the database, so that SQLite could not commit, "
-        f"POST /books answered {response.status_code} {response.text[:60]}. A locked database "
+        f"POST /books answered {response.status_code} {_short(response.text)}. A locked database "
         "is the server's failure, not a mistake in the request: let it be a 500. Map only "
         "`IntegrityError` (a duplicate ISBN) to 409; do not catch every exception."
     )
@@ -112,10 +120,9 @@ async def test_a_duplicate_isbn_is_answered_409_conflict(kata_ns, shop_db):
     )
     assert again.status_code == 409, (
         f"Posting ISBN {LATHE['isbn']} a second time answered {again.status_code} "
-        f"{again.text[:60]}. The unique index on books.isbn refused the INSERT with an "
-        "IntegrityError, and nothing turned it into an answer the client can act on. In the "
-        "endpoint, catch `sqlalchemy.exc.IntegrityError` around the commit, roll back, and raise "
-        "HTTPException(status_code=409)."
+        f"{_short(again.text)}.{server_error(client)} The unique index on books.isbn refused "
+        "the INSERT, and nothing turned that IntegrityError into an answer the client can act "
+        "on: a duplicate is a conflict (409), not a server failure."
     )
     stored = _stored(shop_db, LATHE["isbn"])
     assert stored == [(_body(first).get("id"), LATHE["title"])], (
@@ -142,7 +149,8 @@ async def test_new_books_are_stored_and_returned_with_their_id(kata_ns, shop_db)
         )
         ids.append(body["id"])
     stored = [_stored(shop_db, book["isbn"]) for book in (LATHE, WILD_SEED)]
+    found = {book["title"]: rows[0][0] if rows else "not stored" for book, rows in zip((LATHE, WILD_SEED), stored)}
     assert stored == [[(ids[0], LATHE["title"])], [(ids[1], WILD_SEED["title"])]] and ids[0] != ids[1], (
-        f"The client was told the books were created with ids {ids}, but the database holds "
-        f"{stored}: they were never committed. Commit them before answering."
+        f"The client was told the books were created with ids {ids}, but in the database: "
+        f"{found}. Commit them before answering."
     )

@@ -30,8 +30,10 @@ def learner(ns: dict, name: str):
     """The object the kata cell defines as ``name``, or a failure that says what is missing."""
     if name not in ns:
         pytest.fail(
-            f"The check needs `{name}`, which the kata cell defines, but the notebook has no "
-            f"`{name}`. If you renamed it, give it its old name back and run the cells again.",
+            f"The check needs `{name}`, but the notebook has no `{name}`. Did every cell above the "
+            "check run without an error? A cell that raises stops before it defines what comes "
+            f"after the error. If you renamed `{name}`, give it its old name back; then run the "
+            "cells again.",
             pytrace=False,
         )
     return ns[name]
@@ -46,6 +48,12 @@ def _restore_dependency_overrides(request) -> Iterator[None]:
     for app, overrides in saved:
         app.dependency_overrides.clear()
         app.dependency_overrides.update(overrides)
+
+
+def server_error(client) -> str:
+    """A sentence naming what the server raised during this client's requests, or ""."""
+    errors = getattr(client, "server_errors", [])
+    return f" The server raised {type(errors[-1]).__name__}: {errors[-1]}." if errors else ""
 
 
 # --- a fresh bookshop per test -----------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from bookshop.client import open_client
 from bookshop.observe import run_sql
-from checks.harness import learner
+from checks.harness import learner, server_error
 
 __all__ = [
     "test_placing_an_order_uses_one_session_not_two",
@@ -61,7 +61,7 @@ async def test_placing_an_order_uses_one_session_not_two(kata_ns, shop_db):
             response = await client.post("/orders", json=_order((3, 1)))
     assert response.status_code == 201, (
         f"POST /orders for one copy of Dune (5 in stock) answered {response.status_code} "
-        f"{response.text[:120]}: an order in stock must still be placed, with 201."
+        f"{response.text[:120]}: an order in stock must still be placed, with 201.{server_error(client)}"
     )
     sessions = len({id(session) for session in began})
     assert sessions == 1, (
@@ -119,7 +119,8 @@ async def test_an_order_that_cannot_be_saved_takes_no_stock(kata_ns, shop_db):
     )
     stock = _stock(shop_db, 3)[3]
     assert stock == SEEDED_STOCK[3], (
-        f"Saving the order failed (POST /orders answered {response.status_code}), but Dune's stock "
+        f"Saving the order failed (POST /orders answered {response.status_code}; the check made the "
+        f"orders table refuse new rows), but Dune's stock "
         f"went from {SEEDED_STOCK[3]} to {stock}: the copies were committed in a transaction of their "
         "own, so they left the shelf with no order holding them. Taking stock first does not help "
         "while there are two commits; use the request's one session and commit once, at the end."
@@ -132,7 +133,7 @@ async def test_an_order_in_stock_is_saved_with_its_lines_and_takes_the_copies(ka
         response = await client.post("/orders", json=_order((3, 2), (4, 1), user_id=2))
     assert response.status_code == 201, (
         f"POST /orders for 2 Dune and the last Dune Messiah, all in stock, answered "
-        f"{response.status_code} {response.text[:120]}; expected 201 Created."
+        f"{response.status_code} {response.text[:120]}; expected 201 Created.{server_error(client)}"
     )
     body = response.json()
     order_id = body.get("id") if isinstance(body, dict) else None

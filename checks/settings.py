@@ -65,7 +65,14 @@ def _settings_in_force(ns: dict):
     """The settings the learner's app uses: from `get_settings()`, or the starter's global."""
     if callable(ns.get("get_settings")):
         return ns["get_settings"]()
-    return learner(ns, "settings")
+    if "settings" not in ns:
+        pytest.fail(
+            "The notebook defines neither `get_settings()` (the fix) nor `settings` (the starter). "
+            "Did the kata cells run without an error? A `Settings()` that raises at import stops "
+            "the cell before anything after it is defined.",
+            pytrace=False,
+        )
+    return ns["settings"]
 
 
 def _setting(settings, name: str):

@@ -6,6 +6,7 @@ Commands import what they need when they run: nbformat alone costs more than a w
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -33,6 +34,11 @@ class Workbook:
 
     def current(self) -> Kata | None:
         return next((k for k in self.katas if self.progress.state(k.id) != "done"), None)
+
+    def next_after(self, kata: Kata) -> Kata | None:
+        """The first kata not done yet after ``kata``, else the first one not done before it."""
+        later = [k for k in self.katas if k.number > kata.number] + [k for k in self.katas if k.number < kata.number]
+        return next((k for k in later if self.progress.state(k.id) != "done"), None)
 
     def rel(self, path: Path) -> str:
         try:
@@ -86,13 +92,13 @@ def cmd_list(args, book: Workbook) -> int:
     if args.json:
         _emit({"katas": rows, "done": done, "total": len(rows)})
         return 0
-    module = None
+    module, width = None, max(len(r["title"]) for r in rows)
     for row in rows:
         if row["module"] != module:
             module = row["module"]
             print(f"\n{module}")
         marker = ">" if row["current"] else " "
-        print(f" {marker} {row['number']:>2}  {row['title']:<48} {row['state']}")
+        print(f" {marker} {row['number']:>2}  {row['title']:<{width}}  {row['state']}")
     print(f"\n{_bar(done, len(rows))}")
     if book.progress.problem:
         print(f"note: {book.progress.problem}")
@@ -158,14 +164,15 @@ def check_one(book: Workbook, kata: Kata, *, quiet: bool, timeout: float) -> dic
 
 def _verdict(book: Workbook, kata: Kata, result: dict) -> str:
     if result["status"] == "passed":
-        following = next((k for k in book.katas if k.number > kata.number), None)
+        following = book.next_after(kata)
         then = (f"Next: kata {following.number}, {following.title} ({book.rel(book.workspace.notebook(following))})."
-                if following else "That was the last kata. `kata list` shows your progress.")
+                if following else "Every kata is done. `kata list` shows your progress.")
         return f"PASSED  kata {kata.label}: every test passes. {then}"
     if result["status"] == "failed":
         failing = [t for t in result["tests"] if t["status"] != "passed"]
-        return (f"FAILED  kata {kata.label}: {len(failing)} of {len(result['tests'])} tests fail. Fix the `kata` cell "
-                f"in {result['notebook']}, save, and run `kata check {kata.number}` again. Stuck? `kata hint {kata.number}`.")
+        return (f"FAILED  kata {kata.label}: {len(failing)} of {len(result['tests'])} tests fail. Fix the cells tagged "
+                f"`kata` in {result['notebook']}, save, and run `kata check {kata.number}` again. "
+                f"Stuck? `kata hint {kata.number}`.")
     return f"kata {kata.label}: {result['error']}"
 
 
@@ -239,7 +246,7 @@ def cmd_watch(args, book: Workbook) -> int:
                 book.save_progress()
                 print(_verdict(book, kata, result), flush=True)
                 if result["status"] == "passed":
-                    kata = next((k for k in book.katas if k.number > kata.number), None)
+                    kata = book.next_after(kata)
                     if kata is None:
                         return 0
                     seen = None
@@ -395,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     except KataError as error:
         print(f"kata: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `kata list | head`: the reader left; nothing is wrong
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

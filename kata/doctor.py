@@ -37,6 +37,14 @@ def diagnose(root: Path) -> Iterator[tuple[bool, str, str]]:
         yield ok, f"{requirement.name} {found} (tested: {requirement.specifier})", REINSTALL
     yield from _kernel()
     yield True, f"workbook at {root}", ""
+    import checks
+
+    origin = Path(checks.__file__).resolve().parent.parent
+    yield (
+        origin == root.resolve(),
+        f"the checks come from this workbook ({origin})",
+        f"This Python runs the checks of another copy of the workbook. Run `python3 workbook.py lab` from {root}.",
+    )
     workspace = Workspace(root)
     yield workspace.folder.is_dir(), f"your notebooks in {workspace.folder}", "Run `kata update` to create them."
 

@@ -233,6 +233,7 @@ run_sql(database_url(), f"DELETE FROM books WHERE isbn IN {NEW_ISBNS}")  # same 
 
 def post(client, log, label, book):
     log.clear()
+    before = len(client.server_errors)
     response = client.post("/books", json=book)
     steps = [
         f"{entry[1]} sent" if entry[0] == "response-start"
@@ -242,6 +243,8 @@ def post(client, log, label, book):
     ]
     print(f"{label:<34} -> {response.status_code} {response.text[:58]}")
     print(f"{'':>8}{' -> '.join(steps)}")
+    for error in client.server_errors[before:]:  # what a real server would write to its error log
+        print(f"{'':>8}server raised {type(error).__name__}: {str(error).splitlines()[0][:90]}")
 
 
 with engine_events("sql", "commit", "rollback") as log, shop_client(response_spy(app, log)) as client:

@@ -401,4 +401,5 @@ from checks.one_session import *
 #   once and let FastAPI's per-request cache hand the same session to every dependency.
 # - `use_cache=False`, a different `scope=`, or a helper calling the sessionmaker itself each
 #   give the request a second session, and a second transaction.
-# - Helpers change objects; the endpoint commits once, after every step succeeded.
+# - Prefer helpers that change objects and an endpoint that commits once, after every step
+#   succeeded: then one place decides when the request's work is saved.

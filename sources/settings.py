@@ -317,9 +317,11 @@ print(f"   POST /orders/quote with 4 books -> {quote_response.status_code} {quot
 print(f"   a log line that prints the settings: {log_line}")
 
 # %% [markdown]
-# With the starter, the first deploy starts and signs quotes with `"changeme"`; in the second,
-# `/about` shows the secret in clear, the limit is still 5 (so 4 books are accepted), and a log
-# line that prints the settings prints the secret too. Nothing crashed, which is why this ships.
+# With the starter, the first deploy starts and signs quotes with `"changeme"`. In the second,
+# `/about` shows the receipt secret in clear, and it is still `"changeme"`, not the deployed one:
+# the settings were read when the cell ran, before this deploy's environment existed. For the
+# same reason the limit is still 5 (so 4 books are accepted). A log line that prints the
+# settings prints the secret too. Nothing crashed, which is why this ships.
 # With the fix, the first deploy refuses to start with pydantic's message, `/about` and the log
 # line show `'**********'`, and 4 books get 422.
 #

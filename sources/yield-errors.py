@@ -197,7 +197,7 @@ try:
             try:
                 answer, raised = client.request(method, url, json=payload).json(), "nothing"
             except Exception as error:  # what a real server would put in its error log
-                answer, raised = "", f"{type(error).__name__}: {str(error).split('. ')[0]}"
+                answer, raised = "", f"{type(error).__name__}: {'. '.join(str(error).split('. ')[:2])}"
             recorded = [type(record.exc_info[1]).__name__ for record in logged.buffer if record.exc_info]
             print(f"{label}\n   client got:    {sent[0][1]} {answer}")
             print(f"   log recorded:  {recorded}\n   server raised: {raised}")
