@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def book(tmp_path):
-    for name in ("katas.toml", "notebooks", "solutions"):
+    # A whole workbook: its own checks and harness run, as in a learner's clone.
+    for name in ("katas.toml", "notebooks", "solutions", "checks", "bookshop", "kata", "data"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copyfile)(source, tmp_path / name)
     kata(tmp_path, "update")
@@ -24,7 +25,8 @@ def book(tmp_path):
 
 def kata(root, *args, check=None, prefix=(), **kwargs):
     command = [*prefix, sys.executable, "-m", "kata.cli", *args]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, **kwargs)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, **kwargs)
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     if check is not None:
         assert done.returncode == check, done.stdout + done.stderr
