@@ -5,7 +5,6 @@ the notebook's namespace under ipytest, or the module ``kata check`` built from 
 A plugin's fixtures need no import, so ``from checks.x import *`` adds only test names.
 """
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from fastapi import FastAPI
 from bookshop.db import DATABASE_URL_ENV, fresh_database
 from kata.manifest import find_root, load
 from kata.progress import Progress
-from kata.worker import PHASE_ENV, report_phase
+from kata import report_phase
 from kata.workspace import STATE, Workspace
 
 # --- the learner's objects ---------------------------------------------------------------
@@ -87,8 +86,8 @@ def pytest_runtest_logstart(nodeid, location) -> None:
 
 def pytest_sessionfinish(session) -> None:
     """In the learner's kernel, a check run marks the kata done or failing, like `kata check`."""
-    if os.environ.get(PHASE_ENV) or not _results:
-        return  # `kata check` records its own marks; tests and authoring runs record none
+    if not _results:
+        return
     try:
         root = find_root()
         workspace = Workspace(root)

@@ -11,10 +11,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from kata import KataError
+from kata import KataError, current_phase
 from kata.manifest import Kata, find_root, load, lookup
 from kata.progress import Progress
 from kata.workspace import STATE, Workspace
@@ -116,27 +117,61 @@ def cmd_list(args, book: Workbook) -> int:
 # --- check ---------------------------------------------------------------------------------------
 
 
-def run_in_worker(book: Workbook, kata: Kata, notebook: Path, *, quiet: bool, timeout: float) -> dict:
-    """Run the check in a child process that is stopped after ``timeout`` seconds."""
+def _stop_after(seconds: float, kata: Kata, as_json: bool) -> threading.Event:
+    """Start a watchdog that ends this process if the check is still running after ``seconds``.
+
+    A learner's infinite loop cannot be interrupted from inside Python, but the process can end.
+    Returns the event that tells the watchdog the check finished in time.
+    """
+    finished = threading.Event()
+
+    def watch() -> None:
+        if finished.wait(seconds):
+            return
+        message = (f"The check was stopped after {seconds:g} s in {current_phase()}, which never finished. "
+                   "Is there an infinite loop, or a wait for something that never comes? "
+                   f"Fix it, save the notebook, and run `kata check {kata.number}` again.")
+        if as_json:
+            print(json.dumps({"kata": kata.id, "number": kata.number, "status": "timeout", "tests": [], "error": message}))
+        else:
+            print(f"\nkata {kata.label}: {message}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(2)
+
+    threading.Thread(target=watch, name="kata-time-limit", daemon=True).start()
+    return finished
+
+
+def run_here(kata: Kata, notebook: Path, *, quiet: bool, timeout: float) -> dict:
+    """Run the check in this process, in a scratch folder: ipytest writes a placeholder module
+    into the current folder, and the workbook may be read-only."""
+    from dataclasses import asdict
+
+    from kata.runner import run_check
+
+    finished = _stop_after(timeout, kata, as_json=quiet)
+    here = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="kata-") as scratch:
-        result_path = Path(scratch) / "result.json"
-        command = [sys.executable, "-m", "kata.worker", str(book.root), kata.id, str(notebook), str(result_path)]
+        os.chdir(scratch)
         try:
-            subprocess.run([*command, *(["--quiet"] if quiet else [])], cwd=scratch, timeout=timeout,
-                           stdout=subprocess.DEVNULL if quiet else None)
-        except subprocess.TimeoutExpired:
-            phase_file = Path(f"{result_path}.phase")
-            phase = phase_file.read_text(encoding="utf-8") if phase_file.exists() else "the check"
-            return {
-                "kata": kata.id, "notebook": str(notebook), "status": "timeout", "tests": [],
-                "error": (f"The check was stopped after {timeout:g} s in {phase}, which never finished. "
-                          "Is there an infinite loop, or a wait for something that never comes? "
-                          f"Fix it, save the notebook, and run `kata check {kata.number}` again."),
-            }
-        if not result_path.exists():
-            return {"kata": kata.id, "notebook": str(notebook), "status": "error", "tests": [],
-                    "error": f"The check ended without a result. Run `kata doctor`, then `kata check {kata.number}` again."}
-        return json.loads(result_path.read_text(encoding="utf-8"))
+            return asdict(run_check(kata, notebook, echo=not quiet))
+        except KataError as error:
+            return {"kata": kata.id, "status": "error", "tests": [], "error": str(error)}
+        finally:
+            os.chdir(here)
+            finished.set()
+
+
+def run_elsewhere(book: Workbook, kata: Kata, *, timeout: float) -> dict:
+    """Run `kata check` in a child process, so that one kata's infinite loop ends only that check."""
+    done = subprocess.run([sys.executable, "-m", "kata.cli", "check", str(kata.number), "--json", "--timeout", str(timeout)],
+                          cwd=book.root, capture_output=True, text=True)
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return {"kata": kata.id, "number": kata.number, "status": "error", "tests": [],
+                "error": (done.stderr.strip().splitlines() or ["the check ended without a result"])[-1]}
 
 
 def check_one(book: Workbook, kata: Kata, *, quiet: bool, timeout: float) -> dict:
@@ -153,7 +188,7 @@ def check_one(book: Workbook, kata: Kata, *, quiet: bool, timeout: float) -> dic
         return {**base, "status": "error", "error": (
             f"In {book.rel(notebook)}, {'; '.join(tampered)}. Those cells belong to the workbook. "
             f"`kata update {kata.number}` puts them back and keeps your code (after a backup).")}
-    result = run_in_worker(book, kata, notebook, quiet=quiet, timeout=timeout)
+    result = run_here(kata, notebook, quiet=quiet, timeout=timeout)
     result.update(number=kata.number, notebook=book.rel(notebook))
     result.setdefault("error", None)
     result.pop("output", None)
@@ -242,10 +277,11 @@ def cmd_watch(args, book: Workbook) -> int:
                 seen = stamp
                 checks += 1
                 print(f"\n=== kata {kata.label}: {kata.title} ({book.rel(notebook)})", flush=True)
-                result = check_one(book, kata, quiet=False, timeout=args.timeout)
-                book.save_progress()
-                print(_verdict(book, kata, result), flush=True)
-                if result["status"] == "passed":
+                # each check in a process of its own: an infinite loop ends that check, not the watch
+                code = subprocess.run([sys.executable, "-m", "kata.cli", "check", str(kata.number),
+                                       "--timeout", str(args.timeout)], cwd=book.root).returncode
+                book.progress = Progress(book.progress.path)
+                if code == 0:
                     kata = book.next_after(kata)
                     if kata is None:
                         return 0
@@ -310,8 +346,7 @@ def cmd_verify(args, book: Workbook) -> int:
                     print(f"       {problem}")
         return 0 if all(v.ok for v in verdicts) else 1
     book.ensure_workspace()
-    results = [check_one(book, kata, quiet=True, timeout=args.timeout) for kata in chosen]
-    book.save_progress()
+    results = [run_elsewhere(book, kata, timeout=args.timeout) for kata in chosen]
     passed = all(r["status"] == "passed" for r in results)
     if args.json:
         _emit({"status": "passed" if passed else "failed", "katas": results})

@@ -10,8 +10,7 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from kata import KataError
-from kata.worker import report_phase
+from kata import KataError, report_phase
 
 SKIPPED_TAGS = {"setup", "evidence", "check"}
 
