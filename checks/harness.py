@@ -71,6 +71,17 @@ def shop_db(tmp_path, monkeypatch) -> str:
 _results: list[dict] = []
 
 
+def _learner_name(nodeid: str) -> str:
+    """The test's name with anyio's backend id dropped (it says nothing to a learner); other
+    parameters stay, so each parametrized case keeps a result of its own."""
+    name = nodeid.rsplit("::", 1)[-1]
+    if not name.endswith("]"):
+        return name
+    base, params = name[:-1].split("[", 1)
+    kept = [p for p in params.split("-") if p != "asyncio"]
+    return f"{base}[{'-'.join(kept)}]" if kept else base
+
+
 def last_results() -> list[dict]:
     """One dict per test of the last run: ``name``, ``status`` and ``message``."""
     return list(_results)
@@ -112,6 +123,6 @@ def pytest_runtest_logreport(report) -> None:
         if report.failed:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash else str(report.longrepr)
-        name = report.nodeid.rsplit("::", 1)[-1].split("[", 1)[0]  # drop anyio's "[asyncio]"
+        name = _learner_name(report.nodeid)
         _results[:] = [r for r in _results if r["name"] != name]
         _results.append({"name": name, "status": status, "message": message})

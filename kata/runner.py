@@ -3,6 +3,7 @@ options and fixtures as the notebook's ``%%ipytest`` cell, so both give one answ
 
 import contextlib
 import io
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def run_check(kata: Kata, notebook: Path, *, echo: bool = False) -> CheckResult:
     exec(f"from {kata.check} import *", vars(module))
     output = io.StringIO()
     redirect = contextlib.nullcontext() if echo else contextlib.redirect_stdout(output)
-    with redirect:
+    # ipytest writes a placeholder module file into the current folder, which may be read-only
+    # (a learner's workbook) or one that should stay clean (the repository): use a scratch one.
+    with redirect, tempfile.TemporaryDirectory(prefix="kata-") as scratch, contextlib.chdir(scratch):
         exit_code = ipytest.run(module=module, addopts=PYTEST_ARGS, run_in_thread=False, raise_on_error=False)
     tests = harness.last_results()
     passed = exit_code == 0 and tests and all(t["status"] == "passed" for t in tests)
