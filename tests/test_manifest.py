@@ -14,9 +14,20 @@ def test_ids_are_unique_slugs():
     assert all(i.replace("-", "").isalnum() and i.islower() for i in ids)
 
 
-def test_first_module_is_dependency_injection_with_five_katas():
+def test_modules_come_in_order_and_are_contiguous():
     first = [k for k in KATAS if "dependency injection" in k.module.lower()]
     assert len(first) >= 5 and KATAS[: len(first)] == first
+    asynchronous = [k for k in KATAS if "async" in k.module.lower()]
+    assert len(asynchronous) >= 6 and KATAS[len(first): len(first) + len(asynchronous)] == asynchronous
+    modules = [k.module for k in KATAS]
+    assert all(modules.index(m) == i or modules[i - 1] == m for i, m in enumerate(modules)), "a module's katas sit together"
+
+
+def test_notebooks_sit_in_their_module_folder():
+    folders = {}
+    for kata in KATAS:
+        folders.setdefault(kata.module, set()).add(kata.notebook.parent.name)
+    assert all(len(f) == 1 for f in folders.values()) and len(set().union(*folders.values())) == len(folders)
 
 
 @pytest.mark.parametrize("kata", kata_params())

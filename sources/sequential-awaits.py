@@ -1,0 +1,328 @@
+# %% [markdown]
+# # Independent calls wait for each other
+#
+# **The story.** A book's page shows today's price, from the price service, and its rating,
+# from the review site. Both are HTTP services on the network, and the page is `async def`
+# and awaits both, so it looks as concurrent as code can look. Yet the page is exactly as slow
+# as the price service *plus* the review service, and when the review site has a slow
+# afternoon, every page is slower by all of it, on top of the price. The two calls need
+# nothing from each other. They still run one after the other.
+#
+# **You will learn**
+# - that `await` waits: two awaits in a row are two calls in a row, even in `async def`;
+# - how `asyncio.gather` (or a task group) puts independent calls in flight together, so the
+#   page waits for the slower one instead of the sum;
+# - what each does when one of the calls fails, and how to keep that failure a clear 502.
+#
+# Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
+
+# %% tags=["setup"]
+from checks import setup_notebook
+
+setup_notebook()
+
+# %% [markdown]
+# ## The bookshop around the problem
+#
+# The two upstream services run on their own (the evidence cell starts them); the app finds them
+# through two settings, `BOOKSHOP_PRICES_URL` and `BOOKSHOP_REVIEWS_URL`, read when it starts.
+# The lifespan adds one `httpx.AsyncClient` to kata 1's engine, and `Upstreams` wraps the two
+# calls: each returns the service's answer, or raises `HTTPException(502)` naming the service
+# that failed, since the page cannot be built without it.
+
+# %%
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import anyio
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookshop.db import lifespan as shop_lifespan
+from bookshop.models import Book
+from bookshop.schemas import BookOut
+from bookshop.sequential_awaits import BookPage, Price, ReviewSummary, UpstreamSettings
+
+
+class Upstreams:
+    """The two services the book page needs, called over the app's one HTTP client."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: UpstreamSettings):
+        self.http = http
+        self.settings = settings
+
+    async def price(self, isbn: str) -> Price:
+        url = f"{self.settings.prices_url}/prices/{isbn}"
+        return Price.model_validate(await self._get("price service", url))
+
+    async def reviews(self, isbn: str) -> ReviewSummary:
+        url = f"{self.settings.reviews_url}/reviews/{isbn}"
+        return ReviewSummary.model_validate(await self._get("review service", url))
+
+    async def _get(self, service: str, url: str) -> dict:
+        try:
+            response = await self.http.get(url)
+        except httpx.HTTPError as error:
+            raise HTTPException(status_code=502, detail=f"The {service} is unreachable") from error
+        if response.is_error:
+            raise HTTPException(status_code=502, detail=f"The {service} answered {response.status_code}")
+        return response.json()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[dict]:
+    settings = UpstreamSettings()  # read at startup: the services' URLs
+    async with shop_lifespan(app) as state, httpx.AsyncClient(timeout=10) as http:
+        yield {**state, "upstreams": Upstreams(http, settings)}
+
+
+def get_upstreams(request: Request) -> Upstreams:
+    return request.state.upstreams
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+# %% [markdown]
+# ## The code under review
+#
+# This is the cell you will change. Read the three awaits: which of them need the result of
+# an earlier one, and which could have been started at the same time?
+
+# %% tags=["kata", "starter"]
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    price = await upstreams.price(book.isbn)  # waits for the price service to answer...
+    reviews = await upstreams.reviews(book.isbn)  # ...before the review service is even asked
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "solution"]
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    # The book comes first: both calls need its ISBN.
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    # The two calls need nothing from each other: start both, then wait for both. `gather` runs
+    # each in a task of its own and returns their results in the order given; if one raises,
+    # its exception (here the HTTPException(502)) is raised here as it is.
+    price, reviews = await asyncio.gather(upstreams.price(book.isbn), upstreams.reviews(book.isbn))
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "decoy:tasks-awaited-one-by-one"]
+# "Tasks run concurrently: wrap each call in a task." They do, but only while something else
+# runs meanwhile. Awaiting each task right after creating it waits for the first to finish
+# before the second even exists: the same two calls in a row, with more code.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    price = await asyncio.create_task(upstreams.price(book.isbn))
+    reviews = await asyncio.create_task(upstreams.reviews(book.isbn))
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "decoy:task-group"]
+# "Structured concurrency: an AnyIO task group, which even cancels the other call when one
+# fails." The calls do overlap. But a task group reports its tasks' errors inside an
+# ExceptionGroup, and FastAPI does not look inside it: the price service's 502 becomes a 500.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    results = {}
+
+    async def fetch(name, call):
+        results[name] = await call
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(fetch, "price", upstreams.price(book.isbn))
+        tg.start_soon(fetch, "reviews", upstreams.reviews(book.isbn))
+    price, reviews = results["price"], results["reviews"]
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "decoy:return-exceptions"]
+# "With `return_exceptions=True`, a broken review site cannot take the page down." It cannot:
+# instead the page tells the customer that Dune has no reviews, which is false, and nobody
+# learns that the review service is down. A failure must reach the client as a failure.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    price, reviews = await asyncio.gather(
+        upstreams.price(book.isbn), upstreams.reviews(book.isbn), return_exceptions=True
+    )
+    if isinstance(price, BaseException):
+        raise price
+    if isinstance(reviews, BaseException):
+        reviews = ReviewSummary(isbn=book.isbn, average=0, count=0)
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% [markdown]
+# The plain book endpoint below calls no service, and it stays as it is while you fix the
+# cell above.
+
+# %%
+@app.get("/books/{book_id}")
+async def read_book(book_id: int, session: SessionDep) -> BookOut:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    return BookOut.model_validate(book)
+
+# %% [markdown]
+# ## The evidence
+#
+# The next cell starts the two services on real ports (uvicorn, on 127.0.0.1) and opens Dune's
+# page. The services share a `MeetingPoint`: each holds its answer until the *other* service's
+# request has arrived too, for at most one second. Two calls in flight together meet at once;
+# a call that starts only after the other one answered never can. The timeline below is drawn
+# from the order in which the services saw requests arrive and answers leave (one column per
+# step), not from timestamps.
+
+# %% tags=["evidence"]
+from bookshop.client import shop_client
+from bookshop.sequential_awaits import MeetingPoint, price_service, review_service, upstreams_at
+from bookshop.upstream import serve
+
+meeting = MeetingPoint(limit=1.0)
+with (
+    serve(price_service(meeting)) as prices_url,
+    serve(review_service(meeting)) as reviews_url,
+    upstreams_at(prices_url, reviews_url),
+    shop_client(app) as client,
+):
+    page = client.get("/books/3/page")
+
+print(f"GET /books/3/page -> {page.status_code} {page.json()}")
+print("The two calls, as the services saw them:")
+print(meeting.timeline())
+
+# %% [markdown]
+# With the starter you should see the calls *queued*: the review call's bar starts after the
+# price call's bar ends, and the price service waited in vain for a review call while it was
+# in flight. The page still answers 200 with the right numbers, which is why nobody noticed:
+# only the time is wrong. With real latencies the page takes the sum of the two instead of
+# the slower one: two calls to a service that takes 0.3 s took 0.69 s in a row and 0.34 s
+# with `asyncio.gather` when this kata was written.
+#
+# ## The check
+#
+# Run it. Each failing test names what is wrong; fix the kata cell, run it again (and the
+# endpoint cell below it), then re-run this cell until every test passes.
+
+# %% tags=["check"]
+%%ipytest
+from checks.sequential_awaits import *
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 1: a nudge</b></summary>
+#
+# Look at the two lines `price = await ...` and `reviews = await ...`. Does the second line
+# use anything the first one produced? Then why must it wait for the first one to finish?
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 2: the concept</b></summary>
+#
+# `await` means "suspend this function until that result is ready". It frees the event loop
+# for *other requests*, but this function goes no further, so the review call is not even
+# sent before the price service has answered. To overlap two calls, both must be started
+# before you wait: wrap each coroutine in a task (which starts it), then wait for all the
+# tasks. `asyncio.gather(a, b)` does both steps and returns the results in order. The book
+# itself must still be read first: both calls need its ISBN. Keep errors visible: the 502
+# that a failing service raises must still reach the client.
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 3: a sketch</b></summary>
+#
+# ```python
+# book = await session.get(Book, book_id)
+# ...  # 404 if there is no such book
+# price, reviews = await asyncio.gather(
+#     upstreams.price(...),
+#     upstreams.reviews(...),
+# )
+# ```
+# Pass the coroutines to `gather` without awaiting them first.
+# </details>
+
+# %% [markdown]
+# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+#
+# 1. **Sort the awaits by what they need.** Reading the book needs only `book_id`; each
+#    service call needs the book's ISBN; neither call needs the other. So the book comes first,
+#    and the two calls can run together. Awaits that depend on each other stay in order.
+# 2. **Start both, then wait for both.** `await asyncio.gather(upstreams.price(isbn),
+#    upstreams.reviews(isbn))` wraps each coroutine in a task, which starts it, and returns
+#    when both are done, with the results in the order you passed them. The evidence shows the
+#    two calls in flight together, so the page now waits for the slower service, not the sum.
+# 3. **Know what happens when one call fails.** With `gather`, the first exception is raised
+#    to you as it is, here the `HTTPException(502)` that `Upstreams` raised, so the client gets a
+#    502 naming the service; the other call is not cancelled, it runs to its end and its result
+#    is dropped. An AnyIO task group (or `asyncio.TaskGroup`) cancels the other call instead,
+#    but raises the error inside an `ExceptionGroup`, which FastAPI answers with a plain 500.
+#    To use a task group here, unwrap it: `except* HTTPException as group: raise
+#    group.exceptions[0]`. Both behaviours were checked on the versions this workbook pins.
+# 4. **Do not hide a failure.** `return_exceptions=True` hands you exceptions as values; filling
+#    in "0 reviews" for a service that is down shows the customer something false and tells
+#    nobody that it broke. If the page can really live without a part, decide that on purpose
+#    and say so in the response, not by default.
+#
+# Why not `await asyncio.create_task(...)` twice? A task starts at once, but awaiting it right
+# away waits for it to finish before the second task is created: the calls are still in a
+# row. Why not a bare task group? It overlaps the calls, and turns the 502 into a 500.
+#
+# Read more: Python, [Running tasks concurrently](https://docs.python.org/3/library/asyncio-task.html#running-tasks-concurrently)
+# and [Task groups](https://docs.python.org/3/library/asyncio-task.html#task-groups);
+# AnyIO, [Creating and managing tasks](https://anyio.readthedocs.io/en/stable/tasks.html);
+# FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/).
+# </details>
+#
+# ## What to remember
+# - `await` waits. Two awaits in a row are two calls in a row, whatever `async def` suggests.
+# - Independent calls: start them all, then wait for all, with `asyncio.gather` (or a task
+#   group). Dependent calls stay in order.
+# - `gather` re-raises the first error as it is and lets the others finish; task groups cancel
+#   the others and wrap errors in an `ExceptionGroup`, which FastAPI answers with 500.
+# - A failed upstream is a 502, never made-up data.
+# - To test it, use a meeting point only overlapping calls can pass, not a stopwatch.

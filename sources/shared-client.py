@@ -1,0 +1,328 @@
+# %% [markdown]
+# # One HTTP client for the whole app
+#
+# **The story.** Each book page now shows today's price from the distributor, fetched live from
+# the distributor's price service. The code was written the way the team writes database code:
+# a `get_prices` dependency with `yield` opens a fresh `httpx.AsyncClient` for each request and
+# closes it when the request is done. Tidy, tested, green. Then the distributor's operations team
+# wrote in: the bookshop opens a new connection for every single price it asks for, one TCP (and
+# TLS) handshake per page view, and they are about to rate-limit it.
+#
+# **You will learn**
+# - why an `httpx.AsyncClient` is a *connection pool*, like a database engine, and what building
+#   one per request costs: a new connection each time, no keep-alive, no limit across requests;
+# - how to build one client in the lifespan, share it with every request through lifespan state,
+#   and close it on shutdown;
+# - what httpx does when you give it no timeout (it has one: 5 s), and why you should say
+#   which one you want anyway.
+#
+# Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
+
+# %% tags=["setup"]
+from checks import setup_notebook
+
+setup_notebook()
+
+# %% [markdown]
+# ## The bookshop around the problem
+#
+# The `Book` model and the database lifespan (`shop_lifespan`, which creates the engine and
+# yields a `sessionmaker` into each request's state) come from the workbook's `bookshop`
+# package, as in module 1. `prices_url()` reads the `BOOKSHOP_PRICES_URL` setting, the price
+# service's address, when it is called. `fetch_price` asks the price service for one book's
+# price with the client it is given, and turns any httpx error (refused, timed out, 5xx, 404)
+# into a **502 Bad Gateway**.
+
+# %%
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookshop.db import lifespan as shop_lifespan
+from bookshop.models import Book
+from bookshop.schemas import BookOut
+from bookshop.shared_client import prices_url
+
+
+class LivePrice(BaseModel):
+    book_id: int
+    title: str
+    price_cents: int
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+async def get_book(book_id: int, session: Annotated[AsyncSession, Depends(get_session)]) -> Book:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    return book
+
+
+BookDep = Annotated[Book, Depends(get_book)]
+
+
+async def fetch_price(prices: httpx.AsyncClient, book: Book) -> LivePrice:
+    """Today's price of ``book`` from the price service, or a 502 if the service failed us."""
+    try:
+        response = await prices.get(f"/prices/{book.isbn}")
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        raise HTTPException(status_code=502, detail="The price service did not answer") from error
+    return LivePrice(book_id=book.id, title=book.title, price_cents=response.json()["price_cents"])
+
+# %% [markdown]
+# ## The code under review
+#
+# This is the cell you will change. `get_prices` looks like the `get_session` dependency of
+# module 1, and that is the trouble: how many clients does the app build for a hundred page
+# views, and how many connections does each of them open?
+
+# %% tags=["kata", "starter"]
+app = FastAPI(lifespan=shop_lifespan)
+
+
+async def get_prices() -> AsyncIterator[httpx.AsyncClient]:
+    # "One per request, closed when the request is done, just like the database session."
+    async with httpx.AsyncClient(base_url=prices_url()) as client:
+        yield client
+
+# %% tags=["kata", "solution"]
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    # The shop's own lifespan (the engine) and the price client start and stop together.
+    # `async with` closes the client when the app stops, even if startup failed half-way.
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),  # read at startup, from the configuration of that moment
+        timeout=httpx.Timeout(3.0, connect=1.0),  # the budget a price lookup gets, in writing
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),  # what the distributor allows
+    ) as prices:
+        yield {**shop, "prices": prices}  # every request finds it at `request.state.prices`
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    # `async def`, although it awaits nothing: a plain `def` dependency would be run in a
+    # worker thread for every request (kata 9 is about that).
+    return request.state.prices
+
+# %% tags=["kata", "decoy:cached-client"]
+# "Cache it, like `get_settings()`: one client for the whole process." One client, yes, but it
+# belongs to no app: nobody ever closes it, it keeps the URL it saw on the first request, and
+# its pooled connections stay tied to the event loop that opened them. Tests that start the
+# app twice, or a server that reloads, inherit a stale client.
+import functools
+
+app = FastAPI(lifespan=shop_lifespan)
+
+
+@functools.cache
+def get_prices() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=httpx.Timeout(3.0, connect=1.0),
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+    )
+
+# %% tags=["kata", "decoy:never-closed"]
+# "Build it in the lifespan and put it in the state." Right place, but it is never closed: the
+# app stops and the client's connections are left to the garbage collector (which closes the
+# sockets with a `ResourceWarning: unclosed transport`, whenever it runs) or the process exit.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop:
+        prices = httpx.AsyncClient(
+            base_url=prices_url(),
+            timeout=httpx.Timeout(3.0, connect=1.0),
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+        )
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+# %% tags=["kata", "decoy:timeout-none"]
+# "While we are at it: some lookups took longer than 5 s under load and failed, so no timeouts."
+# One shared client, closed on shutdown, but `timeout=None` lets a hung price service hold
+# every request (and every pooled connection) for as long as it likes.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=None,
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+    ) as prices:
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+# %% [markdown]
+# The endpoints only use `get_prices` and `get_book`, so they stay as they are while you fix the
+# cell above.
+
+# %%
+PricesDep = Annotated[httpx.AsyncClient, Depends(get_prices)]
+
+
+@app.get("/books/{book_id}/price")
+async def live_price(book: BookDep, prices: PricesDep) -> LivePrice:
+    return await fetch_price(prices, book)
+
+
+@app.get("/books/{book_id}")
+async def read_book(book: BookDep) -> BookOut:
+    return BookOut.model_validate(book)
+
+# %% [markdown]
+# ## The evidence
+#
+# The next cell starts the distributor's price service on a real port of this machine (a small
+# app served by uvicorn, from `bookshop.shared_client`), points the shop at it, and asks for
+# Dune's price five times, one request after the other. The price service writes down the
+# client port of every request it receives: requests on the same TCP connection share a port,
+# a new connection has a new one. A spy also counts the `httpx.AsyncClient`s that called the
+# price service and, once the shop has stopped, how many of them are still open.
+
+# %% tags=["evidence"]
+from bookshop.client import shop_client
+from bookshop.shared_client import http_clients, price_service, prices_at
+from bookshop.upstream import serve
+
+distributor = price_service()
+ports = distributor.state.client_ports  # one entry per request the price service received
+with serve(distributor) as url, prices_at(url), http_clients(url) as clients:
+    with shop_client(app) as client:
+        for _ in range(5):
+            response = client.get("/books/3/price")
+            connection = list(dict.fromkeys(ports)).index(ports[-1]) + 1
+            how = "opened for it" if ports.count(ports[-1]) == 1 else "kept alive, reused"
+            print(f"GET /books/3/price -> {response.status_code} {response.json()}   connection #{connection} ({how})")
+
+print(f"\n5 lookups -> {len(set(ports))} TCP connection(s) to the price service, "
+      f"{len(clients.callers)} httpx client(s) built")
+print(f"clients still open after the shop stopped: {sum(not c.is_closed for c in clients.callers)}")
+for c in clients.callers[:1]:
+    chosen = "chosen in the code" if "timeout" in (clients.arguments(c) or {}) else "httpx's default, chosen by nobody"
+    print(f"the client's timeout: {c.timeout} ({chosen})")
+
+# %% [markdown]
+# With the starter you should see five lookups, five connections, each *opened for it*, and
+# five clients, all closed (the `async with` did its job). Every lookup paid for a new pool and
+# a new TCP handshake; against an `https://` service each would also pay a TLS handshake. And
+# the timeout is httpx's default, which nobody in the code decided on.
+#
+# ## The check
+#
+# Run it. Each failing test names what is wrong; fix the kata cell, run it again (and the
+# endpoints cell below it), then re-run this cell until every test passes.
+
+# %% tags=["check"]
+%%ipytest
+from checks.shared_client import *
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 1: a nudge</b></summary>
+#
+# Where is `httpx.AsyncClient(...)` called, and how often does that line run: once per app, or
+# once per request? In module 1, where was the database *engine* built, and where the
+# *session*? Which of the two is an httpx client like?
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 2: the concept</b></summary>
+#
+# An `httpx.AsyncClient` owns a connection pool: it keeps connections open after a response
+# (keep-alive) so the next request to the same service skips the TCP and TLS handshakes, and it
+# caps how many connections it opens (`limits=`). None of that helps if the client lives for
+# one request: its pool starts empty and is thrown away. Building a client is not free either:
+# it loads the CA certificates into a new SSL context, even for an `http://` URL. So it is like
+# the engine, not like the session: build it once in the lifespan, `yield` it as state, close
+# it after the `yield`. Building it opens no connection, so the app still starts when the price
+# service is down. And write down its timeout: httpx has a default (5 s for each phase), but
+# the budget of a price lookup is a decision, and `timeout=None` would remove it altogether.
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 3: a sketch</b></summary>
+#
+# ```python
+# @asynccontextmanager
+# async def lifespan(app: FastAPI):
+#     async with shop_lifespan(app) as shop, httpx.AsyncClient(
+#         base_url=prices_url(), timeout=..., limits=...,
+#     ) as prices:
+#         yield {**shop, ...}
+#
+# app = FastAPI(lifespan=lifespan)
+#
+# async def get_prices(request: Request) -> httpx.AsyncClient:
+#     return request.state...
+# ```
+# </details>
+
+# %% [markdown]
+# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+#
+# 1. **A client is a pool, so it lives as long as the app.** Build the `httpx.AsyncClient` in
+#    the lifespan, next to the engine: `async with shop_lifespan(app) as shop,
+#    httpx.AsyncClient(...) as prices:` starts both and, when the app stops, closes the client
+#    and then disposes of the engine, in that order, even if something failed.
+# 2. **Share it through lifespan state.** `yield {**shop, "prices": prices}` keeps what the
+#    shop's lifespan provided (the `sessionmaker`) and adds the client; every request finds it
+#    at `request.state.prices`. `get_prices` becomes a one-line `async def` that returns it, so
+#    the endpoint does not change and a test can still override `get_prices`.
+# 3. **Close it on shutdown.** The `async with` around the `yield` calls `aclose()`, which
+#    closes the pooled connections when the app stops. A client nobody closes leaves them to
+#    the garbage collector (asyncio then warns `ResourceWarning: unclosed transport`) or, if
+#    something still holds the client, to the process exit.
+# 4. **Say what you can afford.** Without `timeout=`, httpx 0.28 gives every request 5 s to
+#    connect, 5 s per read, 5 s per write and 5 s to wait for a free pooled connection. That is
+#    a real timeout (unlike many clients, httpx has one by default), but it is invisible in the
+#    code and it is nobody's decision. `httpx.Timeout(3.0, connect=1.0)` states the budget of a
+#    price lookup. Likewise `limits=`: without it a shared client allows 100 connections and
+#    keeps 20 alive; per-request clients have no shared limit at all (six concurrent requests
+#    through six clients limited to 2 connections each opened six connections).
+# 5. **Read the URL at startup.** `prices_url()` is called in the lifespan, so a test or a
+#    server that sets `BOOKSHOP_PRICES_URL` before starting the app is obeyed.
+#
+# Why not cache the client with `@functools.cache`, like settings? It gives one client per
+# *process*, not per app: nothing closes it, it keeps the URL of the first start, and its
+# connections belong to the event loop that opened them. Why not build it in the lifespan and
+# let the garbage collector clean up? httpx does not close a client when it is collected: its
+# sockets are closed some time later, one by one, with a `ResourceWarning`; the lifespan knows
+# exactly when the app stops. And `timeout=None` is not a fix for slow answers: it trades a clear 502 for
+# requests that wait as long as the price service hangs.
+#
+# Read more: HTTPX, [Clients](https://www.python-httpx.org/advanced/clients/),
+# [Timeouts](https://www.python-httpx.org/advanced/timeouts/) and
+# [Resource limits](https://www.python-httpx.org/advanced/resource-limits/); FastAPI,
+# [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/); Starlette,
+# [Lifespan state](https://www.starlette.io/lifespan/).
+# </details>
+#
+# ## What to remember
+# - An `httpx.AsyncClient` is a connection pool, like an engine: one per app, built in the
+#   lifespan, shared through `request.state`, closed after the `yield`.
+# - A client per request means a connection (and a TLS handshake) per request, no keep-alive,
+#   and no limit on how many connections the app opens.
+# - Give the client an explicit `timeout=` and `limits=`; never `timeout=None` on a call that
+#   sits in a request.

@@ -1,0 +1,324 @@
+# %% [markdown]
+# # Slow reports must not starve the health check
+#
+# **The story.** At the end of each month the accountants open the sales report, many of them
+# at once. The report asks the accounting service for the month's figures through the vendor's
+# SDK, which blocks, and which waits as long as the service takes. Last month-end the
+# accounting service hung. A few minutes later the load balancer marked every bookshop server
+# as dead and took the whole shop offline: `/health` had stopped answering. Yet `/health` is an
+# `async def` that does nothing but return the shop's version from the settings.
+#
+# **You will learn**
+# - that FastAPI runs every plain `def` endpoint *and every plain `def` dependency* in a worker
+#   thread, and that those threads come from one limiter per event loop: 40 tokens by default;
+# - why an `async def` endpoint that depends on a `def` dependency (even a cached
+#   `get_settings()`) waits in that same queue when slow sync work has taken every token;
+# - how to keep the hot path off the thread pool (async dependencies, values from the lifespan
+#   state) and how to bound the slow work (a timeout, `Depends(max_concurrency=...)`).
+#
+# Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
+
+# %% tags=["setup"]
+from checks import setup_notebook
+
+setup_notebook()
+
+# %% [markdown]
+# ## The bookshop around the problem
+#
+# `Settings` reads `SHOP_ENVIRONMENT` and `SHOP_VERSION` from the environment (module 1, kata 2).
+# The vendor's SDK, `LegacyAccountingClient`, comes from `bookshop.threadpool_starvation`:
+# `monthly_sales()` makes a blocking HTTP call to the accounting service, whose address
+# `accounting_url()` reads from the `BOOKSHOP_ACCOUNTING_URL` setting. Its `timeout` defaults
+# to `None`, as in `urllib`: wait forever. There is no async version of the SDK.
+
+# %%
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bookshop.threadpool_starvation import LegacyAccountingClient, accounting_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOP_")
+
+    environment: str = "development"
+    version: str = "dev"
+
+
+class SalesReport(BaseModel):
+    month: str
+    books_sold: int
+    revenue_cents: int
+
+# %% [markdown]
+# ## The code under review
+#
+# This is the cell you will change. Which of these functions are plain `def`? For each one,
+# FastAPI needs a worker thread on every request. Which requests need one, and for how long?
+
+# %% tags=["kata", "starter"]
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()  # "cached: after the first call it costs nothing"
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+app = FastAPI()
+
+
+@app.get("/reports/sales")
+def sales_report() -> SalesReport:
+    # The SDK blocks, so this is a plain `def`: FastAPI runs it in a worker thread, which it
+    # holds for as long as the accounting service takes to answer. No timeout: forever.
+    accounting = LegacyAccountingClient(accounting_url())
+    return SalesReport(**accounting.monthly_sales())
+
+# %% tags=["kata", "solution"]
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield {"settings": Settings()}  # read once, when the app starts
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_settings(request: Request) -> Settings:
+    # `async def`: FastAPI awaits it on the event loop; no worker thread, no queue.
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def monthly_sales() -> dict:
+    # Still blocking (the vendor has no async SDK), so still a worker thread; but at most
+    # 10 s per call, and never a hung accounting service holding it for ever.
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+# At most 4 reports hold a worker thread at a time; a fifth waits for its turn without one.
+SalesDep = Annotated[dict, Depends(monthly_sales, max_concurrency=4)]
+
+
+@app.get("/reports/sales")
+async def sales_report(sales: SalesDep) -> SalesReport:
+    return SalesReport(**sales)
+
+# %% tags=["kata", "decoy:more-worker-threads"]
+# "40 threads are not enough: give anyio 400." The cliff moves, it does not go away: 400 hung
+# reports take 400 threads, and /health still queues behind them, because it still needs one.
+import anyio.to_thread
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    anyio.to_thread.current_default_thread_limiter().total_tokens = 400
+    yield
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/reports/sales")
+def sales_report() -> SalesReport:
+    accounting = LegacyAccountingClient(accounting_url())
+    return SalesReport(**accounting.monthly_sales())
+
+# %% tags=["kata", "decoy:async-lru-cache"]
+# "Make get_settings async and keep the cache." No worker thread indeed, but `@lru_cache` on an
+# `async def` caches the coroutine object, not the settings: the second request awaits a
+# coroutine that was already awaited, and /health answers 500 from then on.
+@lru_cache
+async def get_settings() -> Settings:
+    return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+app = FastAPI()
+
+
+def monthly_sales() -> dict:
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+SalesDep = Annotated[dict, Depends(monthly_sales, max_concurrency=4)]
+
+
+@app.get("/reports/sales")
+async def sales_report(sales: SalesDep) -> SalesReport:
+    return SalesReport(**sales)
+
+# %% tags=["kata", "decoy:cap-the-report-only"]
+# "The report is the slow part: cap it and give it a timeout." Both are right, but /health still
+# needs a worker thread for get_settings. Any other sync work (another `def` endpoint, a `def`
+# dependency anywhere) can still fill the pool, and /health then waits with everyone else.
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+app = FastAPI()
+
+
+def monthly_sales() -> dict:
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+SalesDep = Annotated[dict, Depends(monthly_sales, max_concurrency=4)]
+
+
+@app.get("/reports/sales")
+async def sales_report(sales: SalesDep) -> SalesReport:
+    return SalesReport(**sales)
+
+# %% [markdown]
+# The health check only uses `SettingsDep`, so it stays as it is while you fix the cell above.
+# It is already an `async def`.
+
+# %%
+@app.get("/health")
+async def health(settings: SettingsDep) -> dict[str, str]:
+    return {"status": "ok", "version": settings.version}
+
+# %% [markdown]
+# ## The evidence
+#
+# The next cell starts the accounting service on a real port (from
+# `bookshop.threadpool_starvation`) and tells it to *hold* its answers. It starts your app and
+# shrinks the app's thread limiter from 40 tokens to 1, which is what forty hung reports would
+# do. Then it sends one `GET /reports/sales` (parked at the accounting service), then
+# `GET /health`, and prints what happened, in order, including each time a request asked for a
+# worker thread. The report is released once `/health` has answered, or has asked for a thread
+# when none was free. No clock is involved: only the order of events.
+
+# %% tags=["evidence"]
+from bookshop.threadpool_starvation import AccountingService, accounting_at, starvation_timeline
+from bookshop.upstream import serve
+
+accounting = AccountingService()
+with serve(accounting.app) as url, accounting_at(url):
+    for event in starvation_timeline(app, accounting):
+        print(event)
+
+# %% [markdown]
+# With the starter you should see the report take the only worker thread, then `/health` ask for
+# one to run `get_settings()` and wait. `/health` answers only after the accounting service
+# answered the report. With forty hung reports and no timeout, that is never, and the load
+# balancer takes the server out.
+#
+# ## The check
+#
+# Run it. Each failing test names what is wrong; fix the kata cell, run it again (and the health
+# check cell below it), then re-run this cell until every test passes.
+
+# %% tags=["check"]
+%%ipytest
+from checks.threadpool_starvation import *
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 1: a nudge</b></summary>
+#
+# `/health` is an `async def`, but look at what it depends on. Is `get_settings` an `async def`?
+# What does FastAPI do with a dependency that is a plain `def`, and where does it get the thread?
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 2: the concept</b></summary>
+#
+# FastAPI calls a plain `def` endpoint or dependency through Starlette's `run_in_threadpool`,
+# that is `anyio.to_thread.run_sync`, which first takes a token from the event loop's default
+# `CapacityLimiter` (40 tokens). `@lru_cache` does not change that: FastAPI cannot know the
+# function is cheap, so each request still borrows a thread to call it. A blocking report with
+# no timeout keeps its token until the accounting service answers. When the reports hold all
+# 40, every other request that needs a thread waits, `/health` included. So: give `/health` a
+# path with no thread at all (an `async def` dependency that returns the settings built in the
+# lifespan), and put bounds on the slow work (a timeout on the SDK, and
+# `Depends(..., max_concurrency=N)` so that only N reports hold a thread at a time).
+# </details>
+
+# %% [markdown] tags=["hint"]
+# <details><summary><b>Hint 3: a sketch</b></summary>
+#
+# ```python
+# @asynccontextmanager
+# async def lifespan(app: FastAPI):
+#     yield {"settings": Settings()}
+#
+# async def get_settings(request: Request) -> Settings:
+#     return request.state...
+#
+# def monthly_sales() -> dict:  # still blocking, still a thread, now bounded
+#     return LegacyAccountingClient(accounting_url(), timeout=...).monthly_sales()
+#
+# SalesDep = Annotated[dict, Depends(monthly_sales, max_concurrency=...)]
+#
+# @app.get("/reports/sales")
+# async def sales_report(sales: SalesDep) -> SalesReport: ...
+# ```
+# </details>
+
+# %% [markdown]
+# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+#
+# 1. **Know what takes a thread.** FastAPI awaits `async def` endpoints and dependencies on the
+#    event loop. A `def` endpoint, a `def` dependency, and the code before the `yield` of a `def`
+#    dependency with `yield` run through `anyio.to_thread.run_sync`, which first borrows a token
+#    from the event loop's default thread limiter: 40 tokens unless someone changes them. (The
+#    code after that `yield` runs in a thread too, under a limiter of its own.) A `def` endpoint
+#    with a response model makes two trips: one to run it, one to validate what it returned.
+#    The limiter is per event loop: each server process (each worker) has its own 40.
+# 2. **Keep the hot path off the pool.** Build the settings once, in the lifespan, and
+#    `yield {"settings": Settings()}`; `get_settings` becomes an `async def` that returns
+#    `request.state.settings`. It awaits nothing, and that is fine: an `async def` that does not
+#    block is the cheapest dependency there is. `/health` now needs no thread, so nothing the
+#    thread pool suffers can delay it. (Another way: an `async def get_settings()` that returns
+#    the result of a cached *sync* helper. Never `@lru_cache` on the `async def` itself: it
+#    caches a coroutine, which can be awaited only once.)
+# 3. **Bound the slow work.** The vendor's SDK still blocks, so the report still needs a thread.
+#    Give the call a timeout (`timeout=10.0`): a hung accounting service then fails each report
+#    after 10 s (`TimeoutError`) instead of holding its thread forever. And cap how many reports hold a thread at once: moving the call into a
+#    dependency declared with `Depends(monthly_sales, max_concurrency=4)` (new in FastAPI 0.163)
+#    lets four run; a fifth waits on the event loop, without a thread, until one ends.
+#    The limit is per `Depends(...)` object and per event loop. (Without FastAPI's option, an
+#    `anyio.CapacityLimiter(4)` created in the lifespan and passed as
+#    `anyio.to_thread.run_sync(..., limiter=...)` does the same, outside the default 40.)
+#    The check cannot see the timeout or the cap without a clock; they are still part of the fix.
+# 4. **Measure the right thing.** A health check that needs a worker thread reports on the
+#    thread pool. One that needs none answers as long as the event loop runs.
+#
+# Why not raise the limit to 400? More threads only move the cliff (400 hung reports take 400
+# threads), and `/health` still queues once they are all taken. Why not only cap the
+# report? The cap protects the pool from reports, not from every other `def` in the app, and
+# `/health` still waits in the same queue. And `@lru_cache` on `async def get_settings` trades a
+# thread for a 500 on the second request.
+#
+# Read more: FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/),
+# [Dependencies](https://fastapi.tiangolo.com/tutorial/dependencies/) and
+# [Limit dependency concurrency](https://fastapi.tiangolo.com/advanced/advanced-dependencies/#limit-dependency-concurrency);
+# AnyIO, [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html).
+# </details>
+#
+# ## What to remember
+# - Every plain `def` endpoint *and dependency* borrows one of the event loop's 40 worker
+#   threads; `@lru_cache` does not spare the thread.
+# - Keep health checks and other hot paths on `async def` all the way down; hand them values
+#   built in the lifespan.
+# - Bound blocking work: a timeout on every blocking call, and `Depends(..., max_concurrency=N)`
+#   (or a limiter of its own) so slow work cannot take every thread.
