@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from bookshop.client import open_client
 from bookshop.sequential_awaits import MeetingPoint, price_service, review_service, review_summaries, todays_prices
-from bookshop.upstream import serve
+from bookshop.upstream import serve_all
 from checks.harness import learner
 
 __all__ = [
@@ -32,7 +32,7 @@ class _Upstreams:
 def shop_upstream_servers() -> Iterator[_Upstreams]:
     """The two services, served by uvicorn on 127.0.0.1 once for the whole check."""
     upstreams = _Upstreams(price_service(), review_service())
-    with serve(upstreams.prices) as prices_url, serve(upstreams.reviews) as reviews_url:
+    with serve_all(upstreams.prices, upstreams.reviews) as (prices_url, reviews_url):
         upstreams.prices.state.url, upstreams.reviews.state.url = prices_url, reviews_url
         yield upstreams
 

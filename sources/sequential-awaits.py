@@ -221,12 +221,11 @@ async def read_book(book_id: int, session: SessionDep) -> BookOut:
 # %% tags=["evidence"]
 from bookshop.client import shop_client
 from bookshop.sequential_awaits import MeetingPoint, price_service, review_service, upstreams_at
-from bookshop.upstream import serve
+from bookshop.upstream import serve_all
 
 meeting = MeetingPoint(limit=1.0)
 with (
-    serve(price_service(meeting)) as prices_url,
-    serve(review_service(meeting)) as reviews_url,
+    serve_all(price_service(meeting), review_service(meeting)) as (prices_url, reviews_url),
     upstreams_at(prices_url, reviews_url),
     shop_client(app) as client,
 ):
