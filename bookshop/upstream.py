@@ -21,8 +21,12 @@ def serve(app) -> Iterator[str]:
 
 @contextmanager
 def serve_all(*apps, startup_timeout: float = 10.0) -> Iterator[list[str]]:
-    """Serve several apps at once; yields their base URLs in order. They stop together, which
-    halves the wait for two: uvicorn's graceful shutdown takes a fixed ~0.2 s per server."""
+    """Serve several apps at once; yields their base URLs in order.
+
+    On exit the servers are told to stop and finish doing so in the background: uvicorn's
+    graceful shutdown polls for ~0.2 s, nothing waits on it, every server has a port of its own,
+    and each thread ends by itself (closing its socket) shortly after.
+    """
     servers, threads, sockets = [], [], []
     try:
         for app in apps:
@@ -48,9 +52,8 @@ def serve_all(*apps, startup_timeout: float = 10.0) -> Iterator[list[str]]:
                 raise RuntimeError(f"the upstream service on port {sock.getsockname()[1]} did not start")
         yield [f"http://127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
     finally:
-        for server in servers:
+        for server, thread, sock in zip(servers, threads, sockets):
             server.should_exit = True
-        for thread in threads:
-            thread.join(timeout=10)
-        for sock in sockets:
-            sock.close()
+            if not server.started:  # it never took the socket over: close it here
+                thread.join(timeout=10)
+                sock.close()
