@@ -5,7 +5,8 @@
     python3 workbook.py test    run the workbook's own test suite
 
 The first run creates `.venv/` beside this file and installs the locked dependencies into it;
-later runs reuse it, and reinstall only when `requirements.lock` or `pyproject.toml` changed.
+later runs reuse it, and reinstall only when `requirements.lock` or the project's dependencies
+in `pyproject.toml` changed.
 Anything after the command is passed on (to `jupyter lab` or to `pytest`).
 """
 
@@ -14,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -29,9 +31,11 @@ LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "f
 
 
 def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    for name in ("requirements.lock", "pyproject.toml"):
-        digest.update((ROOT / name).read_bytes())
+    """What the installed environment depends on: the lock, and the project table of pyproject
+    (not its tool settings, so changing a pytest option reinstalls nothing)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    digest = hashlib.sha256((ROOT / "requirements.lock").read_bytes())
+    digest.update(json.dumps(project, sort_keys=True).encode())
     return digest.hexdigest()
 
 
