@@ -8,7 +8,6 @@ flight at the same time can satisfy; its ``timeline()`` draws the two calls from
 what happened, without a clock.
 """
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bookshop.db import seed_rows
 from bookshop.models import Book
+from bookshop.upstream import environment
 
 SERVICES = ("prices", "reviews")
 
@@ -35,17 +35,8 @@ class UpstreamSettings(BaseSettings):
 @contextmanager
 def upstreams_at(prices_url: str, reviews_url: str) -> Iterator[None]:
     """Point the bookshop's upstream settings at these two URLs for the duration of the block."""
-    wanted = {"BOOKSHOP_PRICES_URL": prices_url, "BOOKSHOP_REVIEWS_URL": reviews_url}
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
+    with environment(BOOKSHOP_PRICES_URL=prices_url, BOOKSHOP_REVIEWS_URL=reviews_url):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class Price(BaseModel):

@@ -6,7 +6,6 @@ ports is the number of connections the bookshop opened. ``prices_url()`` is wher
 finds it: the ``BOOKSHOP_PRICES_URL`` setting, read when it is called (not at import).
 """
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,30 +16,21 @@ from fastapi import FastAPI, HTTPException, Request
 
 from bookshop.db import seed_rows
 from bookshop.models import Book
+from bookshop.upstream import environment, service_url
 
 PRICES_URL_ENV = "BOOKSHOP_PRICES_URL"
 
 
 def prices_url() -> str:
     """The price service's base URL, e.g. ``http://127.0.0.1:40123``."""
-    url = os.environ.get(PRICES_URL_ENV)
-    if not url:
-        raise RuntimeError(f"Set {PRICES_URL_ENV} to the price service's URL (the evidence cell does).")
-    return url
+    return service_url(PRICES_URL_ENV, "price service")
 
 
 @contextmanager
 def prices_at(url: str) -> Iterator[str]:
     """Point ``prices_url()`` at ``url`` for the duration of the block."""
-    saved = os.environ.get(PRICES_URL_ENV)
-    os.environ[PRICES_URL_ENV] = url
-    try:
+    with environment(**{PRICES_URL_ENV: url}):
         yield url
-    finally:
-        if saved is None:
-            os.environ.pop(PRICES_URL_ENV, None)
-        else:
-            os.environ[PRICES_URL_ENV] = saved
 
 
 def todays_prices() -> dict[str, int]:

@@ -10,7 +10,6 @@ Starlette use to run plain ``def`` endpoints and dependencies in a worker thread
 
 import functools
 import json
-import os
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ import anyio.to_thread
 from anyio.from_thread import start_blocking_portal
 from fastapi import FastAPI
 
+from bookshop.upstream import environment, service_url
+
 ACCOUNTING_URL_ENV = "BOOKSHOP_ACCOUNTING_URL"
 
 TODAYS_SALES = {"month": "2026-10", "books_sold": 412, "revenue_cents": 512_345}
@@ -30,24 +31,14 @@ TODAYS_SALES = {"month": "2026-10", "books_sold": 412, "revenue_cents": 512_345}
 
 def accounting_url() -> str:
     """The accounting service's base URL, read when it is called (not at import)."""
-    url = os.environ.get(ACCOUNTING_URL_ENV)
-    if not url:
-        raise RuntimeError(f"Set {ACCOUNTING_URL_ENV} to the accounting service's URL (the evidence cell does).")
-    return url
+    return service_url(ACCOUNTING_URL_ENV, "accounting service")
 
 
 @contextmanager
 def accounting_at(url: str) -> Iterator[str]:
     """Point ``accounting_url()`` at ``url`` for the duration of the block."""
-    saved = os.environ.get(ACCOUNTING_URL_ENV)
-    os.environ[ACCOUNTING_URL_ENV] = url
-    try:
+    with environment(**{ACCOUNTING_URL_ENV: url}):
         yield url
-    finally:
-        if saved is None:
-            os.environ.pop(ACCOUNTING_URL_ENV, None)
-        else:
-            os.environ[ACCOUNTING_URL_ENV] = saved
 
 
 class LegacyAccountingClient:

@@ -4,12 +4,36 @@ The async katas talk to upstream services (a price list, a review site) over rea
 production code would; ``serve`` runs one in a background thread for as long as it is needed.
 """
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+
+
+def service_url(variable: str, service: str) -> str:
+    """A service's base URL from the environment, read when it is called (not at import)."""
+    url = os.environ.get(variable)
+    if not url:
+        raise RuntimeError(f"Set {variable} to the {service}'s URL (the evidence cell does).")
+    return url
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set these environment variables (services' URLs) for the block, then put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
