@@ -12,6 +12,11 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from asgi_lifespan import LifespanManager
 
 
+# Every error any app raised through `open_client`, in order: the checks' harness empties it
+# before each test and shows what it holds next to a failure ("answered 500" says little).
+SERVER_ERRORS: list[BaseException] = []
+
+
 @asynccontextmanager
 async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client wired to ``app`` in-process; startup runs on enter, shutdown on exit.
@@ -28,6 +33,7 @@ async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIte
             await app(scope, receive, send)
         except Exception as error:
             errors.append(error)
+            SERVER_ERRORS.append(error)
             raise
 
     async with LifespanManager(recording) as manager:

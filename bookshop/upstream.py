@@ -17,7 +17,10 @@ def service_url(variable: str, service: str) -> str:
     """A service's base URL from the environment, read when it is called (not at import)."""
     url = os.environ.get(variable)
     if not url:
-        raise RuntimeError(f"Set {variable} to the {service}'s URL (the evidence cell does).")
+        raise RuntimeError(
+            f"{variable} is not set: the {service}'s URL is known only once a server (or the evidence "
+            "cell) sets it. Read it when the app starts, in the lifespan, not when a cell runs."
+        )
     return url
 
 

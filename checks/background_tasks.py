@@ -73,7 +73,7 @@ def _server_error(error: BaseException, answered: int | None) -> str:
             "out. Starlette runs background tasks one after another and stops at the first that "
             "raises: every task added after it is silently skipped, and all that is left is a "
             "server traceback that names no order. Catch the failure inside "
-            "`send_confirmation_email` and log it (`logger.exception(...)`, with the order id)."
+            "`send_confirmation_email` and log it with the order id (e.g. `logging.getLogger('bookshop.orders').exception(...)`)."
         )
     if isinstance(error, MailerError):
         return (
@@ -159,7 +159,7 @@ async def test_a_failing_email_is_logged_not_raised_into_the_server(kata_ns, sho
     assert logged, (
         "The confirmation email failed (the mail relay was down) and nothing was logged as a "
         "warning or an error: the failure was swallowed. Nobody can resend an email nobody knows is missing. In the "
-        "`except` block, log it: `logger.exception('... order %s ...', order_id)`."
+        "`except` block, log it: `logging.getLogger('bookshop.orders').exception('... order %s ...', order_id)`."
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from bookshop.client import SERVER_ERRORS
 from bookshop.db import DATABASE_URL_ENV, fresh_database
 from kata.manifest import find_root, load
 from kata.progress import Progress
@@ -49,10 +50,30 @@ def _restore_dependency_overrides(request) -> Iterator[None]:
         app.dependency_overrides.update(overrides)
 
 
-def server_error(client) -> str:
-    """A sentence naming what the server raised during this client's requests, or ""."""
-    errors = getattr(client, "server_errors", [])
-    return f" The server raised {type(errors[-1]).__name__}: {errors[-1]}." if errors else ""
+@pytest.fixture(autouse=True)
+def _forget_server_errors() -> None:
+    SERVER_ERRORS.clear()
+
+
+def _server_errors_text() -> str:
+    seen, lines = set(), []
+    for error in SERVER_ERRORS:
+        line = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line[:300])
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Show what the server raised next to a failure: a 500 alone does not say why."""
+    report = (yield).get_result()
+    if report.when == "call" and report.failed and SERVER_ERRORS:
+        text = _server_errors_text()
+        report.kata_server_errors = text
+        if hasattr(report.longrepr, "addsection"):
+            report.longrepr.addsection("What the server raised while this test ran", text)
 
 
 # --- a fresh bookshop per test -----------------------------------------------------------
@@ -123,6 +144,8 @@ def pytest_runtest_logreport(report) -> None:
         if report.failed:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash else str(report.longrepr)
+            if getattr(report, "kata_server_errors", ""):
+                message += f"\n(the server raised: {report.kata_server_errors})"
         name = _learner_name(report.nodeid)
         _results[:] = [r for r in _results if r["name"] != name]
         _results.append({"name": name, "status": status, "message": message})

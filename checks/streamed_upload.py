@@ -110,7 +110,12 @@ async def test_an_oversized_cover_is_refused_413_as_soon_as_the_limit_is_crossed
         f"for a limit of {_size(store.max_bytes)}: it read on (or read everything) before looking "
         "at the size. Check the count after each chunk, and stop at the chunk that crosses the limit."
     )
+    in_place = store.path_for(3).name in _files(store)
     assert _files(store) == [], (
+        f"After refusing the upload with 413, the covers folder holds {_files(store)}: the refused "
+        "upload was written into the cover's own file, which now holds its first chunks. Write "
+        "into a new file next to it, and `replace()` it over the cover only once the whole upload "
+        "was accepted." if in_place else
         f"After refusing the upload with 413, the covers folder holds {_files(store)}: a refused "
         "upload must leave nothing behind. Delete the partial file (in a `finally`)."
     )

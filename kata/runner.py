@@ -10,6 +10,7 @@ from pathlib import Path
 import ipytest
 
 from checks import PYTEST_ARGS, harness
+from kata import KataError
 from kata.manifest import Kata
 from kata.notebook import load_module
 
@@ -29,7 +30,13 @@ class CheckResult:
 def run_check(kata: Kata, notebook: Path, *, echo: bool = False) -> CheckResult:
     """Execute ``notebook``'s code, then ``kata``'s check on it. Raises KataError on bad input."""
     module = load_module(notebook, f"kata_{kata.id.replace('-', '_')}", next_step=f"run `kata check {kata.number}` again.")
-    exec(f"from {kata.check} import *", vars(module))
+    try:
+        exec(f"from {kata.check} import *", vars(module))
+    except Exception as error:  # a broken check is the workbook's fault, not the learner's
+        raise KataError(
+            f"The check module {kata.check} could not be loaded ({type(error).__name__}: {error}). "
+            "This is a problem in the workbook, not in your notebook: run `kata doctor`, and report it."
+        ) from None
     output = io.StringIO()
     redirect = contextlib.nullcontext() if echo else contextlib.redirect_stdout(output)
     # ipytest writes a placeholder module file into the current folder, which may be read-only

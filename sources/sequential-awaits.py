@@ -10,8 +10,8 @@
 #
 # **You will learn**
 # - that `await` waits: two awaits in a row are two calls in a row, even in `async def`;
-# - how `asyncio.gather` (or a task group) puts independent calls in flight together, so the
-#   page waits for the slower one instead of the sum;
+# - how `asyncio.gather` (or a task group, with one catch the walkthrough shows) puts
+#   independent calls in flight together, so the page waits for the slower one instead of the sum;
 # - what each does when one of the calls fails, and how to keep that failure a clear 502.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.

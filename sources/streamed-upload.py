@@ -300,7 +300,7 @@ from checks.streamed_upload import *
 # 3. **Enforce the limit while copying.** Count the bytes as they go. At the chunk that takes
 #    the count past `covers.max_bytes`, raise `HTTPException(status_code=413)` (the status is
 #    called *Content Too Large* in RFC 9110; Starlette's constant is
-#    `status.HTTP_413_CONTENT_TOO_LARGE`). Nothing past the limit is read, written or kept, and
+#    `status.HTTP_413_CONTENT_TOO_LARGE`). Nothing past the chunk that crosses the limit is read, and nothing past the limit is written or kept, and
 #    the limit comes from the store, so it can change without touching the endpoint. (Since
 #    the upload is complete when the endpoint runs, Starlette already knows its size:
 #    refusing early on `cover.size > covers.max_bytes` is fine too. The counting loop is
