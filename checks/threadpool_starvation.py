@@ -7,7 +7,13 @@ import anyio.to_thread
 import pytest
 
 from bookshop.client import open_client
-from bookshop.threadpool_starvation import ACCOUNTING_URL_ENV, AccountingService, request_label, worker_threads
+from bookshop.threadpool_starvation import (
+    ACCOUNTING_URL_ENV,
+    AccountingService,
+    LegacyAccountingClient,
+    request_label,
+    worker_threads,
+)
 from bookshop.upstream import serve
 from checks.harness import learner
 
@@ -18,6 +24,7 @@ __all__ = [
     "test_health_takes_no_worker_thread",
     "test_a_parked_report_completes_once_accounting_answers",
     "test_health_answers_with_the_configured_version_every_time",
+    "test_the_report_gives_up_on_a_silent_accounting_service",
 ]
 
 VERSION = "9.9.9-check"
@@ -162,4 +169,28 @@ async def test_health_answers_with_the_configured_version_every_time(kata_ns, sh
     assert versions == [VERSION] * 3, (
         f"GET /health reported versions {versions}, but the app was started with "
         f"SHOP_VERSION={VERSION!r}: /health should report the settings the app started with."
+    )
+
+
+@pytest.mark.anyio
+async def test_the_report_gives_up_on_a_silent_accounting_service(kata_ns, shop_accounting, monkeypatch):
+    # The timeout each client is built with, whatever name the notebook imported the class under.
+    timeouts: list = []
+    build = LegacyAccountingClient.__init__
+
+    def recording(self, *args, **kwargs):
+        build(self, *args, **kwargs)
+        timeouts.append(self.timeout)
+
+    monkeypatch.setattr(LegacyAccountingClient, "__init__", recording)
+    async with open_client(learner(kata_ns, "app")) as client:
+        report = await client.get("/reports/sales")
+    assert timeouts and report.status_code == 200, (
+        f"GET /reports/sales answered {report.status_code} and built {len(timeouts)} accounting "
+        "client(s): the report must still ask the accounting service, through its SDK."
+    )
+    assert all(isinstance(t, (int, float)) and 0 < t < float("inf") for t in timeouts), (
+        f"The report's LegacyAccountingClient was built with timeout={timeouts[-1]!r}, so when the "
+        "accounting service falls silent the report holds its worker thread forever, and enough "
+        "such reports hold them all. Choose how long a report may wait: pass `timeout=` (seconds)."
     )

@@ -299,7 +299,8 @@ from checks.threadpool_starvation import *
 #    The limit is per `Depends(...)` object and per event loop. (Without FastAPI's option, an
 #    `anyio.CapacityLimiter(4)` created in the lifespan and passed as
 #    `anyio.to_thread.run_sync(..., limiter=...)` does the same, outside the default 40.)
-#    The check cannot see the timeout or the cap without a clock; they are still part of the fix.
+#    The check reads the timeout each accounting client is built with (no clock needed); the cap
+#    it cannot see without one, but it is still part of the fix.
 # 4. **Measure the right thing.** A health check that needs a worker thread reports on the
 #    thread pool. One that needs none answers as long as the event loop runs.
 #
