@@ -124,7 +124,7 @@ async def test_a_failing_price_or_review_service_is_answered_502_not_hidden(kata
         assert response.status_code == 502, (
             f"With the {name} answering 503, GET /books/{DUNE_ID}/page answered {response.status_code} "
             f"{response.text[:160]}. An upstream failure must reach the client as 502 Bad Gateway, not "
-            "be hidden behind made-up data (a page that says '0 reviews' while the review service is "
-            "down is wrong). Let the `HTTPException(502)` from `upstreams.price` or `upstreams.reviews` "
+            f"be hidden behind made-up data (a page that fills in defaults while the {name} is down "
+            "is wrong). Let the `HTTPException(502)` from `upstreams.price` or `upstreams.reviews` "
             "propagate: no `return_exceptions=True`, no `except` that fills in defaults."
         )
