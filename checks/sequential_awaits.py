@@ -53,7 +53,7 @@ def shop_upstreams(shop_upstream_servers, monkeypatch) -> _Upstreams:
 async def test_the_price_and_review_calls_are_in_flight_at_the_same_time(kata_ns, shop_db, shop_upstreams):
     # Each service holds its answer until the other service's request has arrived: only two
     # calls in flight together can meet. A call made after the other answered never can.
-    meeting = MeetingPoint(limit=1.0)
+    meeting = MeetingPoint(limit=0.5)  # working code meets in milliseconds; only sequential calls wait it out
     shop_upstreams.prices.state.meeting = shop_upstreams.reviews.state.meeting = meeting
     async with open_client(learner(kata_ns, "app")) as client:
         response = await client.get(f"/books/{DUNE_ID}/page")
