@@ -1,7 +1,8 @@
 """Benchmark (not a test): how fast a learner gets feedback.
 
-For each kata: run the starter notebook in one real kernel, then re-run its check cell
-``--repeat`` times in that warm kernel and report the median wall time per check. Then time the
+For each kata, starter and solution: run the notebook in one real kernel, then re-run its check
+cell ``--repeat`` times in that warm kernel and report the median wall time per check. (A starter
+whose anti-pattern can never finish includes the check's bounded wait.) Then time the
 full two-sided verification (in-process and in kernels) as the test suite runs it.
 
     .venv/bin/python bench/check_latency.py [--repeat 7] [--skip-suite]
@@ -44,10 +45,12 @@ def main() -> None:
     parser.add_argument("--skip-suite", action="store_true")
     args = parser.parse_args()
     katas = load(ROOT)
-    print(f"{'kata':<28} {'warm check, median':>20} {'min':>8} {'max':>8}")
+    print(f"{'kata':<28} {'side':<9} {'warm check, median':>19} {'min':>8} {'max':>8}")
     for kata in katas:
-        timings = warm_check_latency(kata.notebook, args.repeat)
-        print(f"{kata.label:<28} {statistics.median(timings):>19.3f}s {min(timings):>7.3f}s {max(timings):>7.3f}s")
+        for side, notebook in (("starter", kata.notebook), ("solution", kata.solution)):
+            timings = warm_check_latency(notebook, args.repeat)
+            print(f"{kata.label:<28} {side:<9} {statistics.median(timings):>18.3f}s "
+                  f"{min(timings):>7.3f}s {max(timings):>7.3f}s")
     if args.skip_suite:
         return
     command = [sys.executable, "-m", "pytest", "-q", "tests/test_two_sided.py", "tests/test_kernel.py"]
