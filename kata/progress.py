@@ -4,8 +4,6 @@ import json
 import os
 from pathlib import Path
 
-STATES = ("not started", "failing", "done")
-
 
 class Progress:
     def __init__(self, path: Path):
