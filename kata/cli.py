@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kata import KataError, current_phase
 from kata.manifest import Kata, find_root, load, lookup
+from kata.notebook import source_of, tags_of
 from kata.progress import Progress
 from kata.workspace import STATE, Workspace
 
@@ -52,15 +53,6 @@ class Workbook:
             for kata in self.katas:
                 self.workspace.update(kata)
             print(f"Created your own copies of the notebooks in {self.rel(self.workspace.folder)}/.", file=sys.stderr)
-
-    def outdated(self) -> list[Kata]:
-        """Katas whose starter changed since the learner's copy was made or refreshed."""
-        base = self.workspace.state / "base"
-        return [
-            k for k in self.katas
-            if (base / f"{k.id}.ipynb").exists()
-            and (base / f"{k.id}.ipynb").read_text(encoding="utf-8") != k.notebook.read_text(encoding="utf-8")
-        ]
 
     def save_progress(self) -> None:
         if not self.progress.save():
@@ -103,7 +95,7 @@ def cmd_list(args, book: Workbook) -> int:
     print(f"\n{_bar(done, len(rows))}")
     if book.progress.problem:
         print(f"note: {book.progress.problem}")
-    if outdated := book.outdated():
+    if outdated := [k for k in book.katas if book.workspace.outdated(k)]:
         print(f"The workbook was updated ({len(outdated)} notebook(s) changed): run `kata update` "
               "to refresh your copies. Your code is kept, and everything is backed up first.")
     if current:
@@ -234,8 +226,8 @@ def hints(kata: Kata) -> list[tuple[str, str]]:
     """(title, text) for each hint cell of the starter, in order."""
     found = []
     for cell in json.loads(kata.notebook.read_text(encoding="utf-8"))["cells"]:
-        if "hint" in cell.get("metadata", {}).get("tags", []):
-            text = "".join(cell["source"])
+        if "hint" in tags_of(cell):
+            text = source_of(cell)
             summary = re.search(r"<summary>(.*?)</summary>", text, flags=re.S)
             title = TAG.sub("", summary.group(1)).strip() if summary else "Hint"
             body = TAG.sub("", text.replace(summary.group(0), "") if summary else text).strip()

@@ -13,18 +13,11 @@ from), ``upstream`` (the starter now) and ``mine`` (the learner's copy). The rul
 
 from dataclasses import dataclass
 
-
-def _source(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
-def _tags(cell: dict) -> list[str]:
-    return cell.get("metadata", {}).get("tags", [])
+from kata.notebook import source_of, tags_of
 
 
 def _role(cell: dict) -> str:
-    tags = _tags(cell)
+    tags = tags_of(cell)
     return f"the `{tags[0]}` cell" if tags else f"a {cell.get('cell_type', 'code')} cell"
 
 
@@ -48,22 +41,22 @@ def refresh(base: list[dict], upstream: list[dict], mine: list[dict]) -> Refresh
             if old is not None:
                 notes.append(f"{cell_id} ({_role(new)}) was missing from your notebook: restored it.")
             merged.append(new)
-        elif "kata" in _tags(new):
-            untouched = old is not None and _source(own) == _source(old)
+        elif "kata" in tags_of(new):
+            untouched = old is not None and source_of(own) == source_of(old)
             if untouched:
-                merged.append(own if _source(own) == _source(new) else new)
+                merged.append(own if source_of(own) == source_of(new) else new)
             else:
-                if old is not None and _source(old) != _source(new):
+                if old is not None and source_of(old) != source_of(new):
                     notes.append(
                         f"{cell_id} (your code): the starter of this cell changed in this version, and you "
                         "had edited it. Kept yours; `kata reset` would give you the new starter."
                     )
                 merged.append(own)
         else:
-            if _source(own) == _source(new):
+            if source_of(own) == source_of(new):
                 merged.append(own)  # unchanged: keep its outputs
             else:
-                if old is None or _source(own) != _source(old):
+                if old is None or source_of(own) != source_of(old):
                     notes.append(
                         f"{cell_id} ({_role(new)}) belongs to the workbook and you had edited it: replaced it "
                         "with the current version. Your edit is in the backup."
@@ -72,9 +65,9 @@ def refresh(base: list[dict], upstream: list[dict], mine: list[dict]) -> Refresh
     for cell in mine:
         cell_id = cell.get("id")
         old = base_by.get(cell_id)
-        if cell_id not in upstream_ids and old is not None and _source(cell) != _source(old):
+        if cell_id not in upstream_ids and old is not None and source_of(cell) != source_of(old):
             notes.append(f"{cell_id} ({_role(cell)}) is gone from this version, but you had edited it: kept it.")
-    dropped = {i for i, c in base_by.items() if i not in upstream_ids and _source(mine_by.get(i, c)) == _source(c)}
+    dropped = {i for i, c in base_by.items() if i not in upstream_ids and source_of(mine_by.get(i, c)) == source_of(c)}
     _keep_added_cells(mine, merged, skip=dropped)
     return Refresh(merged, notes, merged != mine)
 

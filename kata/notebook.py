@@ -15,6 +15,16 @@ from kata import KataError, report_phase
 SKIPPED_TAGS = {"setup", "evidence", "check"}
 
 
+def source_of(cell: dict) -> str:
+    """A notebook cell's source as one string (files store it as a string or a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def tags_of(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
 @dataclass(frozen=True)
 class Cell:
     number: int  # 1-based position in the notebook, as the learner counts cells
@@ -36,8 +46,8 @@ def read_cells(path: Path, *, next_step: str) -> list[Cell]:
             Cell(
                 number,
                 cell["cell_type"],
-                "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"],
-                tuple(cell.get("metadata", {}).get("tags", ())),
+                source_of(cell),
+                tuple(tags_of(cell)),
             )
             for number, cell in enumerate(cells, start=1)
         ]

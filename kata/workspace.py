@@ -17,7 +17,7 @@ from pathlib import Path
 from kata import KataError
 from kata.manifest import Kata
 from kata.merge import refresh
-from kata.notebook import read_cells
+from kata.notebook import read_cells, source_of, tags_of
 
 WORKSPACE, STATE = "workspace", ".kata"
 
@@ -67,6 +67,11 @@ class Workspace:
         self._write(target, path.read_text(encoding="utf-8"))
         return target
 
+    def outdated(self, kata: Kata) -> bool:
+        """Whether the starter changed since the learner's copy was made or last refreshed."""
+        base = self._base(kata)
+        return base.exists() and base.read_text(encoding="utf-8") != kata.notebook.read_text(encoding="utf-8")
+
     def _adopt(self, kata: Kata, starter_text: str) -> None:
         self._write(self._base(kata), starter_text)
 
@@ -106,12 +111,12 @@ class Workspace:
         learner = {c.get("id"): c for c in _load(self.notebook(kata), next_step="")["cells"]}
         problems = []
         for number, cell in enumerate(json.loads(kata.notebook.read_text(encoding="utf-8"))["cells"], start=1):
-            tags = cell.get("metadata", {}).get("tags", [])
+            tags = tags_of(cell)
             if not {"setup", "check"} & set(tags):
                 continue
             own = learner.get(cell.get("id"))
             if own is None:
                 problems.append(f"the `{tags[0]}` cell (cell {number} of the starter) was deleted")
-            elif "".join(own["source"]) != "".join(cell["source"]):
+            elif source_of(own) != source_of(cell):
                 problems.append(f"the `{tags[0]}` cell (cell {number} of the starter) was edited")
         return problems

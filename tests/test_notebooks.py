@@ -5,6 +5,7 @@ import json
 import pytest
 
 from kata.build import render, stale
+from kata.notebook import source_of, tags_of
 from tests.conftest import KATAS, kata_params
 
 
@@ -17,12 +18,6 @@ def _cells(path):
     return json.loads(path.read_text())["cells"]
 
 
-def _source(cell):
-    return "".join(cell["source"])
-
-
-def _tags(cell):
-    return cell.get("metadata", {}).get("tags", [])
 
 
 @pytest.mark.parametrize("kata", kata_params())
@@ -30,18 +25,18 @@ def test_starter_and_solution_differ_only_in_kata_cells(kata):
     starter, solution = _cells(kata.notebook), _cells(kata.solution)
     assert [c["id"] for c in starter] == [c["id"] for c in solution]
     differing = [s["id"] for s, f in zip(starter, solution) if s != f]
-    assert differing and all("kata" in _tags(c) for c in starter if c["id"] in differing)
+    assert differing and all("kata" in tags_of(c) for c in starter if c["id"] in differing)
 
 
 @pytest.mark.parametrize("kata", kata_params())
 def test_notebook_anatomy(kata):
     cells = _cells(kata.notebook)
-    by_tag = lambda tag: [c for c in cells if tag in _tags(c)]  # noqa: E731
+    by_tag = lambda tag: [c for c in cells if tag in tags_of(c)]  # noqa: E731
     assert len(by_tag("setup")) == 1 and len(by_tag("evidence")) >= 1 and len(by_tag("kata")) >= 1
     assert len(by_tag("hint")) >= 2, "at least two hint levels"
     (check,) = by_tag("check")
-    assert _source(check).splitlines()[:2] == ["%%ipytest", f"from {kata.check} import *"]
-    assert cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith("# ")
+    assert source_of(check).splitlines()[:2] == ["%%ipytest", f"from {kata.check} import *"]
+    assert cells[0]["cell_type"] == "markdown" and source_of(cells[0]).startswith("# ")
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code")
 
 
