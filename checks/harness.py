@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from bookshop.client import SERVER_ERRORS
 from bookshop.db import DATABASE_URL_ENV, fresh_database
+from kata import report_phase
 from kata.manifest import find_root, load
 from kata.progress import Progress
-from kata import report_phase
 from kata.workspace import STATE, Workspace
 
 # --- the learner's objects ---------------------------------------------------------------

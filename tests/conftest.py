@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,14 @@ from kata.manifest import load
 
 ROOT = Path(__file__).resolve().parent.parent
 KATAS = load(ROOT)
+
+
+def copy_workbook(target: Path, *names: str) -> Path:
+    """Copy these top-level files and folders of the workbook into ``target``."""
+    for name in names:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, target / name)
+    return target
 
 
 def kata_params():

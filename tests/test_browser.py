@@ -4,7 +4,6 @@ fix the kata cell, Run All again, see it pass. Screenshots go to artifacts/brows
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KATAS, ROOT
+from tests.conftest import KATAS, ROOT, copy_workbook
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
@@ -38,9 +37,7 @@ def _free_port() -> int:
 @pytest.fixture
 def lab(tmp_path):
     """`python3 workbook.py lab` on a copy of the workbook that shares this environment."""
-    for name in ("katas.toml", "notebooks", "solutions", "workbook.py", "pyproject.toml", "requirements.lock"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, tmp_path / name)
+    copy_workbook(tmp_path, "katas.toml", "notebooks", "solutions", "workbook.py", "pyproject.toml", "requirements.lock")
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))
     port = _free_port()
     command = [sys.executable, "workbook.py", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",

@@ -10,15 +10,13 @@ import sys
 
 import pytest
 
-from tests.conftest import KATAS, ROOT
+from tests.conftest import KATAS, ROOT, copy_workbook
 
 
 @pytest.fixture
 def book(tmp_path):
     # A whole workbook: its own checks and harness run, as in a learner's clone.
-    for name in ("katas.toml", "notebooks", "solutions", "checks", "bookshop", "kata", "data"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, tmp_path / name)
+    copy_workbook(tmp_path, "katas.toml", "notebooks", "solutions", "checks", "bookshop", "kata", "data")
     kata(tmp_path, "update")
     return tmp_path
 
