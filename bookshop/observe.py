@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 
 @contextmanager
@@ -38,6 +39,39 @@ def engine_events(*names: str) -> Iterator[list[tuple]]:
     finally:
         for identifier, hook in chosen:
             event.remove(Engine, identifier, hook)
+
+
+class PoolLedger:
+    """Connections taken from and given back to every pool: ``out`` is how many are still taken."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.returned = 0
+
+    @property
+    def out(self) -> int:
+        return self.taken - self.returned
+
+
+@contextmanager
+def pool_connections() -> Iterator[PoolLedger]:
+    """Count connections checked out of, and back into, any SQLAlchemy pool meanwhile. A
+    connection the garbage collector reclaims was never given back: it is not counted as returned."""
+    ledger = PoolLedger()
+
+    def taken(*_args) -> None:
+        ledger.taken += 1
+
+    def returned(*_args) -> None:
+        ledger.returned += 1
+
+    event.listen(Pool, "checkout", taken)
+    event.listen(Pool, "checkin", returned)
+    try:
+        yield ledger
+    finally:
+        event.remove(Pool, "checkout", taken)
+        event.remove(Pool, "checkin", returned)
 
 
 def response_spy(app, log: list):

@@ -1,7 +1,9 @@
 """The katas' checks: one pytest module per kata, plus the harness they share.
 
 A notebook runs a check with ``%%ipytest`` and ``from checks.<kata> import *``; ``kata check``
-runs the same module in-process on the notebook's code. Both use the pytest options below.
+runs the same module on the notebook's code, in a process of its own. Both use the pytest
+options below, and both show the result as ``kata.report`` renders it: pytest's own terminal
+output is switched off.
 """
 
 from pathlib import Path
@@ -12,13 +14,10 @@ PYTEST_ARGS = [
     # than running the check itself.
     "--disable-plugin-autoload",
     "-p", "anyio.pytest_plugin",
-    "-q",
-    "--tb=short",
-    "--no-header",
-    "-rN",  # the failures above already name each test; the summary would repeat them
-    "--show-capture=no",
-    "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    "-p", "no:terminal",  # the harness reports; pytest's paths and assert lines say nothing to a learner
     "-p", "no:cacheprovider",  # nothing to cache, and no .pytest_cache in the learner's folders
+    "--noconftest",  # a conftest.py lying in some folder above must not change a check
+    "-W", "ignore::pytest.PytestAssertRewriteWarning",
     "-p", "checks.harness",
 ]
 
@@ -28,4 +27,18 @@ def setup_notebook() -> None:
     import ipytest
 
     # Checks are anyio tests: they need an event loop of their own, and the kernel's is busy.
-    ipytest.autoconfig(run_in_thread=True, addopts=PYTEST_ARGS, raise_on_error=False)
+    ipytest.autoconfig(run_in_thread=True, addopts=[*PYTEST_ARGS, "--kata-notebook"], raise_on_error=False)
+
+
+def hints(kata_id: str) -> None:
+    """The notebook's hint cell: the hints opened so far, and a button for the next one."""
+    from kata.widgets import hints as show
+
+    show(kata_id)
+
+
+def walkthrough(kata_id: str) -> None:
+    """The notebook's walkthrough cell: closed until asked for, open once the check passes."""
+    from kata.widgets import walkthrough as show
+
+    show(kata_id)

@@ -3,20 +3,23 @@
 Fixtures here reach the learner's objects through the module pytest collected the tests from:
 the notebook's namespace under ipytest, or the module ``kata check`` built from the notebook.
 A plugin's fixtures need no import, so ``from checks.x import *`` adds only test names.
+
+The plugin also keeps the results: one record per test of the check (and only those), each
+failure as the finding its test raised (see ``checks.feedback``), with what the server raised
+meanwhile. A check passes only when every one of its tests ran here and passed. In a notebook
+(``--kata-notebook``) it prints the report in the check cell and records the learner's progress.
 """
 
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pytest
 from fastapi import FastAPI
 
 from bookshop.client import SERVER_ERRORS
 from bookshop.db import DATABASE_URL_ENV, fresh_database
+from checks.feedback import Unmet, fail
 from kata import report_phase
-from kata.manifest import find_root, load
-from kata.progress import Progress
-from kata.workspace import STATE, Workspace
 
 # --- the learner's objects ---------------------------------------------------------------
 
@@ -29,14 +32,27 @@ def kata_ns(request) -> dict:
 def learner(ns: dict, name: str):
     """The object the kata cell defines as ``name``, or a failure that says what is missing."""
     if name not in ns:
-        pytest.fail(
-            f"The check needs `{name}`, but the notebook has no `{name}`. Did every cell above the "
-            "check run without an error? A cell that raises stops before it defines what comes "
-            f"after the error. If you renamed `{name}`, give it its old name back; then run the "
-            "cells again.",
-            pytrace=False,
+        fail(
+            f"The check needs `{name}`, but the notebook has no `{name}`.",
+            "Every cell above the check must run without an error: a cell that raises stops "
+            f"before it defines what comes after the error. If you renamed `{name}`, give it its "
+            "old name back, then run the cells again.",
         )
     return ns[name]
+
+
+def json_of(response):
+    """The response's JSON body, or None when it has none (a plain-text 500, an empty body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def brief(response, limit: int = 100) -> str:
+    """``404 {"detail":"Book not found"}``: a response as a finding quotes it."""
+    text = " ".join(response.text.split())
+    return f"{response.status_code} {text[:limit - 1] + '…' if len(text) > limit else text}".strip()
 
 
 @pytest.fixture(autouse=True)
@@ -55,30 +71,6 @@ def _forget_server_errors() -> None:
     SERVER_ERRORS.clear()
 
 
-def _server_errors_text() -> str:
-    seen, lines = set(), []
-    for error in SERVER_ERRORS:
-        line = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        if line not in seen:
-            seen.add(line)
-            lines.append(line[:300])
-    return "\n".join(lines)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Show what the server raised next to a failure: a 500 alone does not say why."""
-    report = (yield).get_result()
-    if report.when == "call" and report.failed and SERVER_ERRORS:
-        text = _server_errors_text()
-        report.kata_server_errors = text
-        if hasattr(report.longrepr, "addsection"):
-            report.longrepr.addsection("What the server raised while this test ran", text)
-
-
-# --- a fresh bookshop per test -----------------------------------------------------------
-
-
 @pytest.fixture
 def shop_db(tmp_path, monkeypatch) -> str:
     """A freshly seeded database that apps started during this test will serve."""
@@ -87,9 +79,85 @@ def shop_db(tmp_path, monkeypatch) -> str:
     return url
 
 
-# --- the results, for `kata check --json` and the kernel tests ------------------------------
+# --- how this run was started -----------------------------------------------------------------
 
+
+@dataclass
+class Run:
+    """Set by ``kata.runner`` before a run; in a notebook, worked out at the start of the run."""
+
+    kata_id: str | None = None
+    level: int = 0  # the hint level the learner has opened: how much help a finding may show
+    expected: list[str] = field(default_factory=list)  # the check's tests, from its __all__
+    interrupted: str = ""
+
+
+run = Run()
 _results: list[dict] = []
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--kata-notebook", action="store_true", help="report in the notebook and record progress")
+
+
+def _server_errors_text() -> str:
+    seen, lines = set(), []
+    for error in SERVER_ERRORS:
+        text = str(error).strip()
+        line = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+        if line not in seen:
+            seen.add(line)
+            lines.append(line[:300])
+    return "; ".join(lines)
+
+
+def _check_module(items) -> str | None:
+    modules = {getattr(item, "function", None).__module__ for item in items if hasattr(item, "function")}
+    found = sorted(m for m in modules if m and m.startswith("checks."))
+    return found[0] if found else None
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Run the check's own tests, the originals, with the harness's fixtures; nothing else."""
+    import sys
+
+    module = _check_module(items)
+    exported = list(getattr(sys.modules.get(module), "__all__", [])) if module else []
+    run.expected = [name for name in exported if name.startswith("test_")]
+    if config.getoption("kata_notebook"):
+        from kata.help import kata_by_check, level
+
+        kata = kata_by_check(module) if module else None
+        run.kata_id = kata.id if kata else None
+        run.level = level(kata.id) if kata else 0
+    keep, problems = [], []
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or item.originalname not in run.expected:
+            continue  # a test of the learner's own, or something that is no test of this check
+        if function.__module__ != module:
+            problems.append(f"`{item.originalname}` is not the check's own test: a cell replaced it")
+        for name, definitions in getattr(item, "_fixtureinfo").name2fixturedefs.items():
+            owner = getattr(definitions[-1].func, "__module__", "") or ""
+            if owner == item.module.__name__:
+                problems.append(f"a cell defines a pytest fixture named `{name}`, which the check uses itself")
+        keep.append(item)
+    if problems:
+        run.interrupted = "; ".join(dict.fromkeys(problems)) + ". Remove that from your cells, then run the check again."
+        keep = []
+    deselected = [item for item in items if item not in keep]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    items[:] = keep
+
+
+def pytest_sessionstart(session) -> None:
+    _results.clear()
+    run.interrupted = ""
+
+
+def pytest_runtest_logstart(nodeid, location) -> None:
+    report_phase(f"the check's test {nodeid.rsplit('::', 1)[-1].split('[', 1)[0]}")
 
 
 def _learner_name(nodeid: str) -> str:
@@ -103,49 +171,92 @@ def _learner_name(nodeid: str) -> str:
     return f"{base}[{'-'.join(kept)}]" if kept else base
 
 
-def last_results() -> list[dict]:
-    """One dict per test of the last run: ``name``, ``status`` and ``message``."""
-    return list(_results)
-
-
-def pytest_sessionstart(session) -> None:
-    _results.clear()
-
-
-def pytest_runtest_logstart(nodeid, location) -> None:
-    report_phase(f"the check's test {nodeid.rsplit('::', 1)[-1].split('[', 1)[0]}")
-
-
-def pytest_sessionfinish(session) -> None:
-    """In the learner's kernel, a check run marks the kata done or failing, like `kata check`."""
-    if not _results:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep the finding a test failed with, and what the server raised meanwhile."""
+    report = (yield).get_result()
+    if not report.failed:
         return
-    try:
-        root = find_root()
-        workspace = Workspace(root)
-        if not Path.cwd().resolve().is_relative_to(workspace.folder.resolve()):
-            return
-        modules = {item.function.__module__ for item in session.items if hasattr(item, "function")}
-        progress = Progress(root / STATE / "progress.json")
-        for kata in load(root):
-            if kata.check in modules:
-                progress.mark(kata.id, all(r["status"] == "passed" for r in _results))
-        progress.save()
-    except Exception:  # noqa: BLE001 - marks are a convenience; a check must never fail over them
-        pass
+    error = call.excinfo.value if call.excinfo else None
+    report.kata_finding = error.finding.as_dict() if isinstance(error, Unmet) else None
+    if report.kata_finding is None:
+        text = str(error).strip() if error is not None else ""
+        first = text.splitlines()[0][:300] if text else ""
+        report.kata_error = f"{type(error).__name__}{': ' + first if first else ''}" if error is not None else "it failed"
+    report.kata_server = _server_errors_text() if report.when == "call" else ""
 
 
 def pytest_runtest_logreport(report) -> None:
-    if report.when == "call" or report.outcome != "passed":
-        status = {"passed": "passed", "skipped": "skipped"}.get(report.outcome, "failed")
-        if report.when != "call" and report.outcome == "failed":
-            status = "error"
-        message = ""
-        if report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash else str(report.longrepr)
-            if getattr(report, "kata_server_errors", ""):
-                message += f"\n(the server raised: {report.kata_server_errors})"
-        name = _learner_name(report.nodeid)
-        _results[:] = [r for r in _results if r["name"] != name]
-        _results.append({"name": name, "status": status, "message": message})
+    from kata.report import message
+
+    if report.when != "call" and report.outcome == "passed":
+        return
+    status = "passed" if report.outcome == "passed" else "failed" if report.when == "call" else "error"
+    if report.outcome == "skipped":
+        status = "error"  # a check's test never skips: skipping would be a pass nobody earned
+    record = {"name": _learner_name(report.nodeid), "status": status,
+              "finding": getattr(report, "kata_finding", None), "error": getattr(report, "kata_error", None),
+              "server": getattr(report, "kata_server", "")}
+    if report.outcome == "skipped":
+        record["error"] = "the test was skipped"
+    record["message"] = message(record, run.level) if status != "passed" else ""
+    _results[:] = [r for r in _results if r["name"] != record["name"]]
+    _results.append(record)
+
+
+def pytest_keyboard_interrupt(excinfo) -> None:
+    from kata import current_phase
+
+    run.interrupted = (f"{type(excinfo.value).__name__} was raised in {current_phase()} and stopped the check. "
+                       "Something in your code raises it: let errors be ordinary exceptions.")
+
+
+def _complete() -> None:
+    """Every test the check exports gets a result; one that never ran has not passed."""
+    from kata.report import message
+
+    seen = {r["name"].split("[", 1)[0] for r in _results}
+    for name in run.expected:
+        if name not in seen:
+            record = {"name": name, "status": "error", "finding": None, "server": "",
+                      "error": run.interrupted or "this test did not run"}
+            record["message"] = message(record, run.level)
+            _results.append(record)
+
+
+def last_results() -> list[dict]:
+    """One dict per test of the last run: ``name``, ``status``, ``message``, ``finding``, ``error``, ``server``."""
+    return [dict(r) for r in _results]
+
+
+def passed(results: list[dict]) -> bool:
+    return bool(results) and all(r["status"] == "passed" for r in results)
+
+
+def pytest_sessionfinish(session) -> None:
+    if not run.expected:
+        return
+    _complete()
+    if session.config.getoption("kata_notebook"):
+        _notebook_report()
+
+
+def _notebook_report() -> None:
+    """In the learner's kernel: the report under the check cell, the progress mark, the help."""
+    from kata import help as kata_help
+    from kata.report import headline, render
+
+    results = last_results()
+    print(render(results, run.level))
+    ok = passed(results)
+    if ok:
+        print(f"\nPassed: {headline(results)}. The walkthrough below the hints is open now.")
+    else:
+        print(f"\n{headline(results)[:1].upper()}{headline(results)[1:]}. Change the `kata` cell, run it "
+              "(and the cells under it) again, then this check. Stuck? Open the next hint below.")
+    if run.kata_id is None:
+        return
+    try:
+        kata_help.checked_in_notebook(run.kata_id, ok)
+    except Exception:  # noqa: BLE001 - the help and the marks are a convenience; the verdict stands
+        pass

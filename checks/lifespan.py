@@ -3,8 +3,9 @@
 import pytest
 
 from bookshop.client import open_client
-from bookshop.observe import engine_events, run_sql
-from checks.harness import learner
+from bookshop.observe import engine_events, pool_connections, run_sql
+from checks.feedback import expect, fail
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "test_startup_work_runs_although_the_app_has_a_lifespan",
@@ -12,6 +13,7 @@ __all__ = [
     "test_engine_is_disposed_when_the_app_shuts_down",
     "test_no_deprecated_on_event_handlers_are_registered",
     "test_one_engine_serves_every_request",
+    "test_every_request_gives_its_connection_back_to_the_pool",
     "test_books_are_still_read_from_the_database",
 ]
 
@@ -20,17 +22,28 @@ __all__ = [
 async def test_startup_work_runs_although_the_app_has_a_lifespan(kata_ns, shop_db):
     # Restock Kindred in this test's database only: a list computed anywhere else is wrong.
     run_sql(shop_db, "UPDATE books SET stock = 99 WHERE title = 'Kindred'")
-    async with open_client(learner(kata_ns, "app")) as client:
+    app = learner(kata_ns, "app")
+    async with open_client(app) as client:
         response = await client.get("/featured")
-    assert response.status_code == 200, (
-        f"GET /featured answered {response.status_code}: the startup work that loads the featured "
-        "books never ran. With `FastAPI(lifespan=...)`, `@app.on_event('startup')` handlers are "
-        "skipped silently: do the startup work inside the lifespan and yield it as state."
+    handlers = [h.__name__ for h in app.router.on_startup]
+    never_ran = f" The startup handler{'s' if len(handlers) > 1 else ''} {', '.join(handlers)} is registered, yet the featured books were never loaded." if handlers else ""
+    expect(
+        response.status_code == 200,
+        f"GET /featured answered {brief(response)}.{never_ran}",
+        "The home page fails for every visitor while the server reports a clean start: nothing at "
+        "startup says that work was skipped, so the first sign is customers' errors.",
+        nudge="The app now has a lifespan and an on_event handler. Does FastAPI run both?",
+        concept="Starlette runs either the lifespan or the legacy startup/shutdown handlers, never both. "
+                "Look up FastAPI's 'Lifespan Events' page.",
     )
-    titles = [book["title"] for book in response.json()]
-    assert titles[:1] == ["Kindred"] and len(titles) == 3, (
-        f"/featured listed {titles}, but in the database the app was started with, Kindred has "
-        "the most copies. Compute the featured books at startup from that database."
+    books = json_of(response)
+    titles = [book.get("title") for book in books if isinstance(book, dict)] if isinstance(books, list) else []
+    expect(
+        titles[:1] == ["Kindred"] and len(titles) == 3,
+        f"GET /featured listed {titles}, but in the database the app was started with, Kindred has the "
+        "most copies.",
+        "The home page shows books computed from some other database than the one the server serves.",
+        nudge="When, and from which database, are the featured books computed?",
     )
 
 
@@ -43,10 +56,16 @@ async def test_engine_reads_the_database_configured_at_startup_not_at_import(kat
     )
     async with open_client(learner(kata_ns, "app")) as client:
         response = await client.get("/books/100")
-    assert response.status_code == 200, (
-        f"GET /books/100 answered {response.status_code}: the app is serving a database other "
-        "than the one configured when it started. An engine created at import time keeps the "
-        "URL it saw then; create it inside the lifespan."
+    expect(
+        response.status_code == 200,
+        f"The check configured a fresh database, started the app, and asked for a book only that "
+        f"database has: GET /books/100 answered {response.status_code}. The app serves the database "
+        "it was given when its cell ran, not the one configured when it started.",
+        "Tests, staging and production configure the database before they start the app. An app that "
+        "fixed its database earlier serves the wrong data, and tests write into the developer's database.",
+        nudge="Which line decides the database URL, and when does that line run?",
+        concept="Import time (when a module or a cell runs) is for definitions; resources are built at "
+                "startup, in the lifespan.",
     )
 
 
@@ -57,19 +76,29 @@ async def test_engine_is_disposed_when_the_app_shuts_down(kata_ns, shop_db):
             await client.get("/books/1")
     served = {engine for kind, engine, _ in events if kind == "connect"}
     disposed = {engine for kind, engine, _ in events if kind == "disposed"}
-    assert served, "No engine connected while serving GET /books/1: does the endpoint still query the database?"
-    assert served <= disposed, (
-        f"{len(served - disposed)} engine(s) that served requests were still open after shutdown. "
-        "Dispose of the engine after the lifespan's `yield` (`await engine.dispose()`)."
+    expect(served, "No engine connected while serving GET /books/1.",
+           "The book endpoint must still read from the database.")
+    expect(
+        served <= disposed,
+        f"After the app shut down, {len(served - disposed)} engine(s) that had served requests were "
+        "never disposed: their pooled connections were still open.",
+        "Every restart, reload or test run leaks a pool of connections until the process exits; a "
+        "database with a connection limit starts refusing clients.",
+        nudge="What runs when the app shuts down, and does anything there close the engine?",
+        concept="An engine is a connection pool with a lifetime: it is built at startup and disposed "
+                "at shutdown, after the lifespan's yield (SQLAlchemy's AsyncEngine.dispose).",
     )
 
 
 def test_no_deprecated_on_event_handlers_are_registered(kata_ns):
     app = learner(kata_ns, "app")
     handlers = [h.__name__ for h in (*app.router.on_startup, *app.router.on_shutdown)]
-    assert not handlers, (
-        f"The app still registers on_event handlers: {handlers}. `@app.on_event` is deprecated, "
-        "and it is skipped whenever a lifespan is set. Move that work into the lifespan."
+    expect(
+        not handlers,
+        f"The app registers on_event handlers: {', '.join(handlers)}.",
+        "on_event is deprecated, and FastAPI skips those handlers without a word whenever the app has a "
+        "lifespan: startup work there can silently stop running.",
+        nudge="Where else can work that must happen at startup go?",
     )
 
 
@@ -80,10 +109,29 @@ async def test_one_engine_serves_every_request(kata_ns, shop_db):
             for book_id in (1, 2, 3):
                 await client.get(f"/books/{book_id}")
     engines = {engine for _, engine, _ in events}
-    assert len(engines) == 1, (
-        f"{len(engines)} engines served three requests. An engine is a connection pool: build "
-        "one per app, in the lifespan, and share it; do not build one per request."
+    expect(
+        len(engines) == 1,
+        f"{len(engines)} engines served three requests.",
+        "An engine is a pool of connections: one per request means a new connection, and a pool "
+        "nobody closes, for every request.",
+        nudge="How many times does the code that builds the engine run?",
     )
+
+
+@pytest.mark.anyio
+async def test_every_request_gives_its_connection_back_to_the_pool(kata_ns, shop_db):
+    async with open_client(learner(kata_ns, "app")) as client:
+        for path in ("/books/3", "/books/999"):
+            with pool_connections() as pool:
+                response = await client.get(path)
+            if pool.out:
+                fail(
+                    f"After GET {path} was answered {response.status_code}, {pool.out} database "
+                    "connection(s) it took from the pool were still out.",
+                    "A connection kept after its request is one fewer for the next: under load the pool "
+                    "runs dry and requests wait, then fail with a timeout.",
+                    nudge="Who closes the session that get_session hands out, on every path?",
+                )
 
 
 @pytest.mark.anyio
@@ -91,7 +139,11 @@ async def test_books_are_still_read_from_the_database(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         found = await client.get("/books/3")
         missing = await client.get("/books/999")
-    assert found.status_code == 200 and found.json()["title"] == "Dune", (
-        f"GET /books/3 should return Dune from the database, got {found.status_code} {found.text[:80]}"
+    book = json_of(found)
+    expect(
+        found.status_code == 200 and isinstance(book, dict) and book.get("title") == "Dune",
+        f"GET /books/3 answered {brief(found)}, not the book Dune.",
+        "The catalogue must keep working while the startup changes.",
     )
-    assert missing.status_code == 404, f"GET /books/999 should answer 404, got {missing.status_code}"
+    expect(missing.status_code == 404, f"GET /books/999 answered {missing.status_code}, not 404.",
+           "A book that does not exist is a 404 the client can act on.")

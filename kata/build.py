@@ -2,6 +2,8 @@
 
 Every notebook is the source's cells in order, with each group of `kata` cells narrowed to one
 variant. So starter and solution cannot drift apart: they differ only in their `kata` cells.
+The hint and walkthrough cells of the source do not become cells: their texts go into the
+notebook's metadata, and one code cell each shows them level by level (see ``kata.help``).
 """
 
 from pathlib import Path
@@ -26,7 +28,7 @@ def select(cells: list[SourceCell], variant: str, origin: Path) -> list[SourceCe
         if not group:
             return
         picked = [c for c in group if c.variant == variant]
-        if not picked and variant.startswith("decoy:"):
+        if not picked and variant.startswith(("decoy:", "alternative:")):
             picked = [c for c in group if c.variant == SOLUTION]
         if not picked:
             raise KataError(f"{origin}: a group of kata cells has no {variant!r} variant")
@@ -43,14 +45,38 @@ def select(cells: list[SourceCell], variant: str, origin: Path) -> list[SourceCe
     return chosen
 
 
+HELP_CELLS = {
+    "hint": "from checks import hints\n\nhints({id!r})",
+    "walkthrough": "from checks import walkthrough\n\nwalkthrough({id!r})",
+}
+
+
+def _help(cells: list[SourceCell], origin: Path) -> dict:
+    """The hint levels and the walkthrough, taken out of the cells into the notebook's metadata."""
+    hints = []
+    for cell in cells:
+        if "hint" in cell.tags:
+            first, _, rest = cell.text.partition("\n")
+            hints.append({"title": first.lstrip("#").strip(), "text": rest.strip()})
+    walkthroughs = [cell.text for cell in cells if "walkthrough" in cell.tags]
+    if len(walkthroughs) != 1 or not hints:
+        raise KataError(f"{origin}: a kata needs hint cells and exactly one walkthrough cell")
+    return {"hints": hints, "walkthrough": walkthroughs[0]}
+
+
 def notebook(kata: Kata, variant: str) -> nbformat.NotebookNode:
     cells = select(parse(kata.source), variant, kata.source)
+    help_texts = _help(cells, kata.source)
     counters: dict[str, int] = {}
     nb_cells = []
     for cell in cells:
         tags = [t for t in cell.tags if t != cell.variant]
-        # Ids follow the role of a cell, so a learner's `kata-1` is still `kata-1` in a new version.
         role = tags[0] if tags else "cell"
+        if role in HELP_CELLS:
+            if counters.get(role):
+                continue  # one cell shows every level; the texts are in the metadata
+            cell = SourceCell("code", HELP_CELLS[role].format(id=kata.id), [role])
+        # Ids follow the role of a cell, so a learner's `kata-1` is still `kata-1` in a new version.
         counters[role] = counters.get(role, 0) + 1
         make = new_markdown_cell if cell.kind == "markdown" else new_code_cell
         metadata = {"tags": tags} if tags else {}
@@ -60,7 +86,7 @@ def notebook(kata: Kata, variant: str) -> nbformat.NotebookNode:
         metadata={
             "kernelspec": KERNELSPEC,
             "language_info": {"name": "python"},
-            "kata": {"id": kata.id, "variant": variant},
+            "kata": {"id": kata.id, "variant": variant, "help": help_texts},
         },
     )
     nbformat.validate(nb)

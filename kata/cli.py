@@ -1,27 +1,25 @@
 """The `kata` command: where you are, check a kata, get a hint, watch, reset, update, verify.
 
-Exit codes: 0 passed / nothing wrong, 1 a check failed, 2 bad input or a problem to fix first.
-Commands import what they need when they run: nbformat alone costs more than a whole check.
+Exit codes: 0 passed / nothing wrong, 1 a check failed, 2 bad input or a problem to fix first,
+130 stopped with Ctrl+C. Every check runs in a process of its own (see ``kata.isolated``); this
+process imports only what it needs to talk to you, so a check costs little more than its imports.
 """
 
 import argparse
-import gc
 import json
+import math
 import os
-import re
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-from kata import KataError, current_phase
+from kata import KataError
 from kata.manifest import Kata, find_root, load, lookup
-from kata.notebook import source_of, tags_of
+from kata.notebook import identify, read_notebook, source_of, tags_of
 from kata.progress import Progress
 from kata.workspace import STATE, Workspace
 
-DEFAULT_TIMEOUT = 60  # seconds a check may run before it is stopped (an infinite loop, not a slow check)
+DEFAULT_TIMEOUT = 60.0  # seconds a check may run before it is stopped (an infinite loop, not a slow check)
 
 
 class Workbook:
@@ -44,7 +42,7 @@ class Workbook:
 
     def rel(self, path: Path) -> str:
         try:
-            return str(path.relative_to(self.root))
+            return str(Path(path).relative_to(self.root))
         except ValueError:
             return str(path)
 
@@ -54,13 +52,24 @@ class Workbook:
                 self.workspace.update(kata)
             print(f"Created your own copies of the notebooks in {self.rel(self.workspace.folder)}/.", file=sys.stderr)
 
-    def save_progress(self) -> None:
-        if not self.progress.save():
+    def note_progress_problem(self) -> None:
+        if self.progress.problem:
             print(f"note: {self.progress.problem}", file=sys.stderr)
 
 
 def _emit(data: dict) -> None:
     print(json.dumps(data, indent=2))
+
+
+def _seconds(text: str) -> float:
+    """--timeout: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (for example 30)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds (for example 30)")
+    return value
 
 
 # --- list ---------------------------------------------------------------------------------------
@@ -109,181 +118,176 @@ def cmd_list(args, book: Workbook) -> int:
 # --- check ---------------------------------------------------------------------------------------
 
 
-def _stop_after(seconds: float, kata: Kata, as_json: bool) -> threading.Event:
-    """Start a watchdog that ends this process if the check is still running after ``seconds``.
-
-    A learner's infinite loop cannot be interrupted from inside Python, but the process can end.
-    Returns the event that tells the watchdog the check finished in time.
-    """
-    finished = threading.Event()
-
-    def watch() -> None:
-        if finished.wait(seconds):
-            return
-        message = (f"The check was stopped after {seconds:g} s in {current_phase()}, which never finished. "
-                   "Is there an infinite loop, or a wait for something that never comes? "
-                   f"Fix it, save the notebook, and run `kata check {kata.number}` again.")
-        if as_json:
-            print(json.dumps({"kata": kata.id, "number": kata.number, "status": "timeout", "tests": [], "error": message}))
-        else:
-            print(f"\nkata {kata.label}: {message}", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(2)
-
-    threading.Thread(target=watch, name="kata-time-limit", daemon=True).start()
-    return finished
-
-
-def run_here(kata: Kata, notebook: Path, *, quiet: bool, timeout: float) -> dict:
-    """Run the check in this process, under the time limit."""
-    from dataclasses import asdict
-
-    # The libraries a check needs create objects by the hundred thousand while importing, none of
-    # them garbage; collecting meanwhile only costs time. Freeze them out of later collections.
-    gc.disable()
+def _starter(book: Workbook, kata: Kata) -> dict:
     try:
-        from kata.runner import run_check
-    finally:
-        gc.freeze()
-        gc.enable()
-
-    finished = _stop_after(timeout, kata, as_json=quiet)
-    try:
-        return asdict(run_check(kata, notebook, echo=not quiet))
+        return read_notebook(kata.notebook, next_step="")
     except KataError as error:
-        return {"kata": kata.id, "status": "error", "tests": [], "error": str(error)}
-    finally:
-        finished.set()
+        raise KataError(
+            f"The workbook's own starter {book.rel(kata.notebook)} is broken: {error} This is not your "
+            f"notebook. If you changed the workbook's files (a merge, a pull), `git status` shows what; "
+            f"`git checkout -- {book.rel(kata.notebook)}` restores it."
+        ) from None
 
 
-def run_elsewhere(book: Workbook, kata: Kata, *, timeout: float) -> dict:
-    """Run `kata check` in a child process, so that one kata's infinite loop ends only that check."""
-    done = subprocess.run([sys.executable, "-m", "kata.cli", "check", str(kata.number), "--json", "--timeout", str(timeout)],
-                          cwd=book.root, capture_output=True, text=True)
-    try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError:
-        return {"kata": kata.id, "number": kata.number, "status": "error", "tests": [],
-                "error": (done.stderr.strip().splitlines() or ["the check ended without a result"])[-1]}
+def _kata_cells(cells: list[dict], reference: list[dict]) -> dict:
+    """The sources of the cells that correspond to the reference's `kata` cells, by id."""
+    matched = identify(cells, reference)
+    kata_ids = {c.get("id") for c in reference if "kata" in tags_of(c)}
+    return {cell_id: source_of(cell) for cell, cell_id in zip(cells, matched) if cell_id in kata_ids}
+
+
+def inspect_notebook(book: Workbook, kata: Kata) -> bool:
+    """Raise KataError for what must be fixed before a check can run; True when the learner's
+    `kata` cells are still exactly the starter's (nothing tried yet)."""
+    notebook = book.workspace.notebook(kata)
+    again = f"`kata reset {kata.number}` makes it again from the starter (after a backup)."
+    if not notebook.exists() and not notebook.is_symlink():
+        raise KataError(f"{book.rel(notebook)} does not exist. {again}")
+    mine = read_notebook(notebook, next_step=f"Fix it, or {again}")["cells"]
+    starter = _starter(book, kata)["cells"]
+    if tampered := book.workspace.tampered_cells(kata, mine, starter):
+        raise KataError(
+            f"In {book.rel(notebook)}, {'; '.join(tampered)}. Those cells belong to the workbook. "
+            f"`kata update {kata.number}` puts them back and keeps your code (after a backup)."
+        )
+    return _kata_cells(mine, starter) == _kata_cells(starter, starter)
 
 
 def check_one(book: Workbook, kata: Kata, *, quiet: bool, timeout: float) -> dict:
+    """Check the learner's notebook in a child process; record the mark; return the result."""
+    from kata.isolated import run_isolated
+
     notebook = book.workspace.notebook(kata)
-    base = {"kata": kata.id, "number": kata.number, "notebook": book.rel(notebook), "tests": []}
-    if not notebook.exists():
-        return {**base, "status": "error", "error": (
-            f"{book.rel(notebook)} does not exist. `kata reset {kata.number}` makes it again from the starter.")}
+    base = {"kata": kata.id, "number": kata.number, "notebook": book.rel(notebook), "tests": [], "error": None}
     try:
-        tampered = book.workspace.tampered_cells(kata)
-    except KataError:
-        tampered = []  # an unreadable notebook is reported by the run itself, with the same words
-    if tampered:
-        return {**base, "status": "error", "error": (
-            f"In {book.rel(notebook)}, {'; '.join(tampered)}. Those cells belong to the workbook. "
-            f"`kata update {kata.number}` puts them back and keeps your code (after a backup).")}
-    result = run_here(kata, notebook, quiet=quiet, timeout=timeout)
-    result.update(number=kata.number, notebook=book.rel(notebook))
-    result.setdefault("error", None)
-    result.pop("output", None)
-    if result["status"] in ("passed", "failed"):
-        book.progress.mark(kata.id, result["status"] == "passed")
+        untouched = inspect_notebook(book, kata)
+    except KataError as error:
+        return {**base, "status": "error", "error": str(error)}
+    level = book.progress.hint(kata.id)
+    result = {**base, **run_isolated(kata, notebook, timeout=timeout, level=level, quiet=quiet), "level": level}
+    result["untouched"] = untouched
+    if result["status"] in ("passed", "failed") and not untouched:
+        book.progress.record_check(kata.id, result["status"] == "passed")
     return result
 
 
+def _public(result: dict) -> dict:
+    """The result in the documented JSON shape."""
+    keep = ("kata", "number", "notebook", "status", "error")
+    return {**{k: result.get(k) for k in keep},
+            "tests": [{"name": t["name"], "status": t["status"], "message": t.get("message", "")} for t in result["tests"]]}
+
+
 def _verdict(book: Workbook, kata: Kata, result: dict) -> str:
-    if result["status"] == "passed":
+    from kata.report import headline, render
+
+    status = result["status"]
+    if status not in ("passed", "failed"):
+        return f"kata {kata.label}: {result['error']}"
+    lines = [render(result["tests"], result.get("level", 0)), ""]
+    if status == "passed":
         following = book.next_after(kata)
         then = (f"Next: kata {following.number}, {following.title} ({book.rel(book.workspace.notebook(following))})."
                 if following else "Every kata is done. `kata list` shows your progress.")
-        return f"PASSED  kata {kata.label}: every test passes. {then}"
-    if result["status"] == "failed":
-        failing = [t for t in result["tests"] if t["status"] != "passed"]
-        return (f"FAILED  kata {kata.label}: {len(failing)} of {len(result['tests'])} tests fail. Fix the cells tagged "
-                f"`kata` in {result['notebook']}, save, and run `kata check {kata.number}` again. "
-                f"Stuck? `kata hint {kata.number}`.")
-    return f"kata {kata.label}: {result['error']}"
+        lines.append(f"PASSED  kata {kata.label}: {headline(result['tests'])}. "
+                     f"`kata walkthrough {kata.number}` explains the fix. {then}")
+    else:
+        lines.append(f"FAILED  kata {kata.label}: {headline(result['tests'])}. Fix the cells tagged `kata` in "
+                     f"{result['notebook']}, save, and run `kata check {kata.number}` again. "
+                     f"Stuck? `kata hint {kata.number}`.")
+        if result.get("untouched"):
+            lines.append("(Your `kata` cells are still the starter, so this does not count as an attempt.)")
+    return "\n".join(lines)
 
 
 def cmd_check(args, book: Workbook) -> int:
     kata = book.kata(args.kata)
     book.ensure_workspace()
     result = check_one(book, kata, quiet=args.json, timeout=args.timeout)
-    book.save_progress()
     if args.json:
-        _emit(result)
+        _emit(_public(result))
     else:
-        print(_verdict(book, kata, result), file=sys.stdout if result["status"] in ("passed", "failed") else sys.stderr)
+        ok = result["status"] in ("passed", "failed")
+        print(_verdict(book, kata, result), file=sys.stdout if ok else sys.stderr)
+        book.note_progress_problem()
     return {"passed": 0, "failed": 1}.get(result["status"], 2)
 
 
-# --- hint ----------------------------------------------------------------------------------------
-
-TAG = re.compile(r"</?(details|summary|b)>")
-
-
-def hints(kata: Kata) -> list[tuple[str, str]]:
-    """(title, text) for each hint cell of the starter, in order."""
-    found = []
-    for cell in json.loads(kata.notebook.read_text(encoding="utf-8"))["cells"]:
-        if "hint" in tags_of(cell):
-            text = source_of(cell)
-            summary = re.search(r"<summary>(.*?)</summary>", text, flags=re.S)
-            title = TAG.sub("", summary.group(1)).strip() if summary else "Hint"
-            body = TAG.sub("", text.replace(summary.group(0), "") if summary else text).strip()
-            found.append((title, body))
-    return found
+# --- hint and walkthrough -------------------------------------------------------------------------
 
 
 def cmd_hint(args, book: Workbook) -> int:
+    from kata.help import help_for
+
     kata = book.kata(args.kata)
-    levels = hints(kata)
+    levels = help_for(kata).hints
     if not levels:
         raise KataError(f"Kata {kata.label} has no hints.")
-    level = book.progress.next_hint(kata.id, len(levels))
+    level = min(book.progress.hint(kata.id) + 1, len(levels))
+    book.progress.record_hint(kata.id, level)
     title, body = levels[level - 1]
     print(f"kata {kata.label}, {title} ({level} of {len(levels)})\n\n{body}\n")
     if level < len(levels):
         print(f"Still stuck? `kata hint {kata.number}` again gives the next level.")
     else:
-        print("That was the last hint. The notebook's walkthrough explains the fix step by step.")
-    book.save_progress()
+        print(f"That was the last hint. `kata walkthrough {kata.number}` shows the fix step by step.")
+    book.note_progress_problem()
+    return 0
+
+
+def cmd_walkthrough(args, book: Workbook) -> int:
+    from kata.help import help_for
+
+    kata = book.kata(args.kata)
+    text = help_for(kata).walkthrough
+    if not text:
+        raise KataError(f"Kata {kata.label} has no walkthrough.")
+    book.progress.record_walkthrough(kata.id)
+    print(f"kata {kata.label}: {kata.title}, the walkthrough\n\n{text}")
+    book.note_progress_problem()
     return 0
 
 
 # --- watch ---------------------------------------------------------------------------------------
 
 
+def _stamp(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def cmd_watch(args, book: Workbook) -> int:
+    from kata.isolated import warm_up
+
     book.ensure_workspace()
     kata = book.kata(args.kata) if args.kata else book.current()
     if kata is None:
         print("Every kata is done. `kata verify` re-checks them all.")
         return 0
-    checks = 0
-    print("Watching: save the notebook (Ctrl/Cmd+S) to re-check; JupyterLab's autosave is slow. Ctrl+C stops.")
-    seen = None
-    try:
-        while args.max_checks is None or checks < args.max_checks:
-            notebook = book.workspace.notebook(kata)
-            stamp = notebook.stat().st_mtime_ns if notebook.exists() else None
-            if stamp != seen:
-                seen = stamp
-                checks += 1
-                print(f"\n=== kata {kata.label}: {kata.title} ({book.rel(notebook)})", flush=True)
-                # each check in a process of its own: an infinite loop ends that check, not the watch
-                code = subprocess.run([sys.executable, "-m", "kata.cli", "check", str(kata.number),
-                                       "--timeout", str(args.timeout)], cwd=book.root).returncode
-                book.progress = Progress(book.progress.path)
-                if code == 0:
-                    kata = book.next_after(kata)
-                    if kata is None:
-                        return 0
-                    seen = None
-                    continue
+    print("Watching: save the notebook (Ctrl/Cmd+S) to re-check; JupyterLab's autosave is slow. Ctrl+C stops.",
+          flush=True)
+    warm_up(book.katas)  # once: every check after this starts in a warm process
+    checks, seen = 0, None
+    while args.max_checks is None or checks < args.max_checks:
+        notebook = book.workspace.notebook(kata)
+        stamp = _stamp(notebook)
+        if stamp == seen:
             time.sleep(args.interval)
-    except KeyboardInterrupt:
-        print("\nStopped watching.")
+            continue
+        seen, checks = stamp, checks + 1
+        print(f"\n=== kata {kata.label}: {kata.title} ({book.rel(notebook)})", flush=True)
+        book.progress = Progress(book.progress.path)
+        result = check_one(book, kata, quiet=False, timeout=args.timeout)
+        ok = result["status"] in ("passed", "failed")
+        print(_verdict(book, kata, result), file=sys.stdout if ok else sys.stderr, flush=True)
+        if result["status"] == "passed" and not result.get("untouched"):
+            book.progress = Progress(book.progress.path)
+            kata = book.next_after(kata)
+            if kata is None:
+                return 0
+            seen = None
     return 0
 
 
@@ -293,10 +297,12 @@ def cmd_watch(args, book: Workbook) -> int:
 def cmd_reset(args, book: Workbook) -> int:
     kata = book.kata(args.kata)
     saved = book.workspace.reset(kata)
+    book.progress.reset(kata.id)
     if saved:
         print(f"Your notebook was saved to {book.rel(saved)}.")
     print(f"{book.rel(book.workspace.notebook(kata))} is the starter again. If it is open in JupyterLab, "
           "choose File → Reload Notebook from Disk.")
+    book.note_progress_problem()
     return 0
 
 
@@ -324,31 +330,49 @@ def cmd_update(args, book: Workbook) -> int:
 # --- verify --------------------------------------------------------------------------------------
 
 
+def _authoring(args, book: Workbook, chosen: list[Kata]) -> int:
+    from kata.isolated import run_isolated, warm_up
+    from kata.verify import verify_kata
+
+    warm_up(chosen)
+
+    def run(kata: Kata, notebook: Path) -> dict:
+        return run_isolated(kata, notebook, timeout=args.timeout)
+
+    verdicts = []
+    for kata in chosen:
+        for verdict in verify_kata(kata, run, evidence=False):
+            verdicts.append(verdict)
+            if not args.json:
+                print(f"{'ok  ' if verdict.ok else 'FAIL'} {verdict.kata} {verdict.variant}", flush=True)
+                for problem in verdict.problems:
+                    print(f"       {problem}")
+    ok = all(v.ok for v in verdicts)
+    if args.json:
+        _emit({"status": "passed" if ok else "failed",
+               "katas": [{"kata": v.kata, "variant": v.variant, "ok": v.ok, "problems": v.problems} for v in verdicts]})
+    return 0 if ok else 1
+
+
 def cmd_verify(args, book: Workbook) -> int:
     chosen = [book.kata(k) for k in args.katas] if args.katas else book.katas
     if args.authoring:
-        from kata.verify import verify_kata
+        return _authoring(args, book, chosen)
+    from kata.isolated import warm_up
 
-        verdicts = [v for kata in chosen for v in verify_kata(kata)]
-        if args.json:
-            _emit({"status": "passed" if all(v.ok for v in verdicts) else "failed",
-                   "katas": [{"kata": v.kata, "variant": v.variant, "ok": v.ok, "problems": v.problems} for v in verdicts]})
-        else:
-            for v in verdicts:
-                print(f"{'ok  ' if v.ok else 'FAIL'} {v.kata} {v.variant}")
-                for problem in v.problems:
-                    print(f"       {problem}")
-        return 0 if all(v.ok for v in verdicts) else 1
     book.ensure_workspace()
-    results = [run_elsewhere(book, kata, timeout=args.timeout) for kata in chosen]
+    warm_up(chosen)
+    results = []
+    for kata in chosen:
+        result = check_one(book, kata, quiet=True, timeout=args.timeout)
+        results.append(result)
+        if not args.json:
+            failing = [t["name"] for t in result["tests"] if t["status"] != "passed"]
+            detail = (result.get("error") or "").splitlines()[0][:160] if result.get("error") else ", ".join(failing)
+            print(f"{result['status']:<8} {kata.number:>2} {kata.title:<56} {detail}".rstrip(), flush=True)
     passed = all(r["status"] == "passed" for r in results)
     if args.json:
-        _emit({"status": "passed" if passed else "failed", "katas": results})
-    else:
-        for kata, result in zip(chosen, results):
-            failing = [t["name"] for t in result["tests"] if t["status"] != "passed"]
-            detail = result.get("error") or (", ".join(failing) if failing else "")
-            print(f"{result['status']:<8} {kata.number:>2} {kata.title:<48} {detail}")
+        _emit({"status": "passed" if passed else "failed", "katas": [_public(r) for r in results]})
     return 0 if passed else 1
 
 
@@ -386,6 +410,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kata", description="FastAPI Katas from the terminal. `kata` alone shows where you are.")
     sub = top.add_subparsers(dest="command")
     key_help = "the number `kata list` shows, or the kata's id"
+    timeout_help = f"stop a check after this many seconds (default {DEFAULT_TIMEOUT:g})"
 
     def add(name, run, help_text):
         command = sub.add_parser(name, help=help_text, description=help_text)
@@ -396,15 +421,17 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     check = add("check", cmd_check, "check a kata on your notebook (as last saved), without a kernel")
     check.add_argument("kata", help=key_help)
-    check.add_argument("--json", action="store_true", help="print the result as JSON")
-    check.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="stop a check after this many seconds")
+    check.add_argument("--json", action="store_true", help="print the result as JSON, and nothing else")
+    check.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help=timeout_help)
     hint = add("hint", cmd_hint, "show the next hint for a kata (a nudge, the concept, then a sketch)")
     hint.add_argument("kata", help=key_help)
+    walk = add("walkthrough", cmd_walkthrough, "show a kata's walkthrough: the fix step by step")
+    walk.add_argument("kata", help=key_help)
     watch = add("watch", cmd_watch, "re-check a kata every time you save its notebook")
     watch.add_argument("kata", nargs="?", help=f"{key_help} (default: the first kata not done)")
-    watch.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    watch.add_argument("--interval", type=_seconds, default=0.05, help=argparse.SUPPRESS)
     watch.add_argument("--max-checks", type=int, default=None, help=argparse.SUPPRESS)
-    watch.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="stop a check after this many seconds")
+    watch.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help=timeout_help)
     reset = add("reset", cmd_reset, "start a kata again from its starter (your notebook is backed up first)")
     reset.add_argument("kata", help=key_help)
     update = add("update", cmd_update, "refresh your notebooks after the workbook changed, keeping your code")
@@ -412,9 +439,10 @@ def parser() -> argparse.ArgumentParser:
     update.add_argument("--quiet", action="store_true", help="say only what changed")
     verify = add("verify", cmd_verify, "check every kata of your workbook")
     verify.add_argument("katas", nargs="*", help="numbers or ids (default: all)")
-    verify.add_argument("--authoring", action="store_true", help="(authors) starters fail as declared, solutions pass")
-    verify.add_argument("--json", action="store_true", help="print the results as JSON")
-    verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="stop a check after this many seconds")
+    verify.add_argument("--authoring", action="store_true",
+                        help="(authors) starters fail as declared, solutions and alternatives pass, decoys fail")
+    verify.add_argument("--json", action="store_true", help="print the results as JSON, and nothing else")
+    verify.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help=timeout_help)
     add("doctor", cmd_doctor, "check Python, the libraries, the Jupyter kernel and the workbook")
     build_ = add("build", cmd_build, "(authors) regenerate notebooks/ and solutions/ from sources/")
     build_.add_argument("katas", nargs="*", help="numbers or ids (default: all)")
@@ -431,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     except KataError as error:
         print(f"kata: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nStopped.", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `kata list | head`: the reader left; nothing is wrong
         sys.stdout = open(os.devnull, "w")
         return 0

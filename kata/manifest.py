@@ -29,6 +29,7 @@ class Kata:
     check: str
     fails: tuple[str, ...]
     decoys: tuple[Decoy, ...]
+    alternatives: tuple[str, ...] = ()  # right fixes written another way: each must pass
 
     @property
     def label(self) -> str:
@@ -70,6 +71,7 @@ def load(root: Path) -> list[Kata]:
                 check=table["check"],
                 fails=tuple(table["fails"]),
                 decoys=tuple(Decoy(d["name"], tuple(d["fails"])) for d in table.get("decoy", [])),
+                alternatives=tuple(table.get("alternatives", [])),
             )
         )
     return katas

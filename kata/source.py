@@ -4,7 +4,9 @@
     # %% tags=["kata", "starter"]      a code cell; its lines are taken as they are
 
 The `kata` cells come in variants, told apart by a second tag: `starter` (the anti-pattern),
-`solution` (the fix) and `decoy:<name>` (a plausible wrong fix that the check must reject).
+`solution` (the fix), `decoy:<name>` (a plausible wrong fix that the check must reject) and
+`alternative:<name>` (a right fix written another way, which the check must accept). A decoy or
+an alternative takes the solution's cell wherever it has none of its own.
 """
 
 import json
@@ -26,7 +28,7 @@ class SourceCell:
     @property
     def variant(self) -> str | None:
         """Which notebook this cell belongs to: starter, solution, decoy:<name>, or all (None)."""
-        found = [t for t in self.tags if t in ("starter", "solution") or t.startswith("decoy:")]
+        found = [t for t in self.tags if t in ("starter", "solution") or t.startswith(("decoy:", "alternative:"))]
         return found[0] if found else None
 
 

@@ -1,16 +1,33 @@
-"""Two-sided verification: every starter fails exactly as declared, for the declared reason;
-every solution passes; every decoy (a plausible wrong fix) is rejected."""
+"""Two-sided verification: every starter fails exactly as declared, for the declared reason; every
+solution passes; every decoy (a plausible wrong fix) is rejected; every alternative (a right fix
+written another way) passes; and the evidence cells run on every variant without crashing.
 
+A failure "teaches" when it is a finding (see ``checks.feedback``): what was observed and why it
+matters. A bare exception from a check, on a starter or a decoy, is a defect of the check.
+"""
+
+import contextlib
+import io
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kata import KataError
 from kata.build import SOLUTION, STARTER, render
 from kata.manifest import Kata
-from kata.runner import CheckResult, run_check
+from kata.notebook import SKIPPED_TAGS, load_module
 
-# A failure that teaches is an assertion or an explicit pytest.fail, never a crash in the check.
-TEACHING = ("AssertionError", "Failed")
+Runner = Callable[[Kata, Path], dict]  # runs a check on a notebook; returns {"status", "tests", "error"}
+
+
+def in_process(kata: Kata, notebook: Path) -> dict:
+    from kata.runner import run_check
+
+    try:
+        return asdict(run_check(kata, notebook))
+    except KataError as error:
+        return {"status": "error", "tests": [], "error": str(error)}
 
 
 @dataclass
@@ -18,38 +35,70 @@ class Verdict:
     kata: str
     variant: str
     problems: list[str] = field(default_factory=list)
-    result: CheckResult | None = None
+    result: dict | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def _judge(kata: Kata, variant: str, result: CheckResult, must_fail: set[str], exact: bool) -> Verdict:
+def _judge(kata: Kata, variant: str, result: dict, must_fail: set[str], exact: bool) -> Verdict:
     verdict = Verdict(kata.id, variant, result=result)
-    failed = result.failed()
-    names = {t["name"] for t in result.tests}
+    if result.get("status") not in ("passed", "failed"):
+        verdict.problems.append(f"no verdict: {result.get('error')}")
+        return verdict
+    tests = result["tests"]
+    failed = {t["name"] for t in tests if t["status"] != "passed"}
+    names = {t["name"] for t in tests}
     if unknown := must_fail - names:
         verdict.problems.append(f"declared tests not found in {kata.check}: {sorted(unknown)}")
     if missing := must_fail - failed:
         verdict.problems.append(f"should fail but passed: {sorted(missing)}")
     if exact and (extra := failed - must_fail):
         verdict.problems.append(f"failed but not declared: {sorted(extra)}")
-    for test in result.tests:
-        if test["status"] != "passed" and not test["message"].startswith(TEACHING):
-            verdict.problems.append(f"{test['name']} failed without teaching: {test['message'][:200]}")
+    for test in tests:
+        if test["status"] != "passed" and not test.get("finding"):
+            verdict.problems.append(f"{test['name']} failed without a finding: {test.get('message', '')[:300]}")
     return verdict
 
 
-def verify_kata(kata: Kata) -> list[Verdict]:
-    verdicts = [
-        _judge(kata, STARTER, run_check(kata, kata.notebook), set(kata.fails), exact=True),
-        _judge(kata, SOLUTION, run_check(kata, kata.solution), set(), exact=True),
+def run_evidence(kata: Kata, notebook: Path) -> str | None:
+    """Run every cell but the check and the setup, evidence included; what went wrong, if anything."""
+    skipped = SKIPPED_TAGS - {"evidence"}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.chdir(Path(notebook).parent):
+            load_module(Path(notebook), f"evidence_{kata.id.replace('-', '_')}", next_step="fix the source.", skip=skipped)
+    except KataError as error:
+        return str(error)
+    return None
+
+
+def variants(kata: Kata) -> list[tuple[str, set[str], bool]]:
+    """(variant, tests it must fail, whether exactly those) for every variant of the kata."""
+    return [
+        (STARTER, set(kata.fails), True),
+        (SOLUTION, set(), True),
+        *((f"decoy:{d.name}", set(d.fails), False) for d in kata.decoys),
+        *((f"alternative:{name}", set(), True) for name in kata.alternatives),
     ]
-    with tempfile.TemporaryDirectory(prefix=f"decoys-{kata.id}-") as folder:
-        for decoy in kata.decoys:
-            variant = f"decoy:{decoy.name}"
-            path = Path(folder) / f"{decoy.name}.ipynb"
-            path.write_text(render(kata, variant), encoding="utf-8")
-            verdicts.append(_judge(kata, variant, run_check(kata, path), set(decoy.fails), exact=False))
+
+
+def verify_kata(kata: Kata, run: Runner = in_process, *, evidence: bool = True) -> list[Verdict]:
+    """Verify every variant. The evidence cells of the starter and the solution run in the kernel
+    tests; here they run for the decoys and alternatives (``evidence=False`` skips that)."""
+    verdicts = []
+    with tempfile.TemporaryDirectory(prefix=f"variants-{kata.id}-") as folder:
+        for variant, must_fail, exact in variants(kata):
+            if variant == STARTER:
+                path = kata.notebook
+            elif variant == SOLUTION:
+                path = kata.solution
+            else:
+                path = Path(folder) / kata.notebook.parent.name / f"{variant.replace(':', '-')}.ipynb"
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(render(kata, variant), encoding="utf-8")
+            verdict = _judge(kata, variant, run(kata, path), must_fail, exact)
+            if evidence and variant not in (STARTER, SOLUTION) and (crash := run_evidence(kata, path)):
+                verdict.problems.append(f"the evidence cells crashed: {crash[:600]}")
+            verdicts.append(verdict)
     return verdicts

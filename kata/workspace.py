@@ -17,7 +17,7 @@ from pathlib import Path
 from kata import KataError
 from kata.manifest import Kata
 from kata.merge import refresh
-from kata.notebook import read_cells, source_of, tags_of
+from kata.notebook import identify, read_notebook, source_of, tags_of, with_ids
 
 WORKSPACE, STATE = "workspace", ".kata"
 
@@ -28,11 +28,6 @@ class Update:
     action: str  # "created", "refreshed" or "unchanged"
     backup: Path | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def _load(path: Path, next_step: str) -> dict:
-    read_cells(path, next_step=next_step)  # reports unreadable notebooks with a clear message
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _dump(document: dict) -> str:
@@ -62,15 +57,28 @@ class Workspace:
             ) from None
 
     def backup(self, path: Path) -> Path:
+        """Copy ``path`` (its bytes, whatever they are) to .kata/backups/<time>/."""
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         target = self.state / "backups" / stamp / path.relative_to(self.folder)
-        self._write(target, path.read_text(encoding="utf-8"))
+        try:
+            data = path.read_bytes()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except IsADirectoryError:
+            shutil.copytree(path, target)
+        except OSError as error:
+            raise KataError(
+                f"Cannot back {path} up to {target} ({error.strerror or error}), so it was left as it is. "
+                "Fix the permissions (or free some disk space), then run the command again."
+            ) from None
         return target
 
     def outdated(self, kata: Kata) -> bool:
         """Whether the starter changed since the learner's copy was made or last refreshed."""
-        base = self._base(kata)
-        return base.exists() and base.read_text(encoding="utf-8") != kata.notebook.read_text(encoding="utf-8")
+        try:
+            return self._base(kata).read_bytes() != kata.notebook.read_bytes()
+        except OSError:
+            return False
 
     def _adopt(self, kata: Kata, starter_text: str) -> None:
         self._write(self._base(kata), starter_text)
@@ -78,25 +86,43 @@ class Workspace:
     def reset(self, kata: Kata) -> Path | None:
         """Put the starter in place of the learner's notebook; returns where the old one went."""
         path = self.notebook(kata)
+        starter, _ = self._starter(kata)
         saved = self.backup(path) if path.exists() else None
-        starter = kata.notebook.read_text(encoding="utf-8")
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)  # backed up just above
         self._write(path, starter)
         self._adopt(kata, starter)
         return saved
 
+    def _starter(self, kata: Kata) -> tuple[str, dict]:
+        try:
+            text = kata.notebook.read_text(encoding="utf-8")
+            return text, read_notebook(kata.notebook, next_step="")
+        except (KataError, OSError) as error:
+            raise KataError(
+                f"The workbook's own starter {kata.notebook} cannot be read ({error}). Your notebook was "
+                f"left as it is. If a merge or a pull changed it, `git status` shows it and `git checkout -- "
+                f"{kata.notebook}` restores it."
+            ) from None
+
     def update(self, kata: Kata) -> Update:
         path = self.notebook(kata)
-        starter_text = kata.notebook.read_text(encoding="utf-8")
-        if not path.exists():
+        starter_text, upstream = self._starter(kata)
+        if not path.exists() and not path.is_symlink():
             self._write(path, starter_text)
             self._adopt(kata, starter_text)
             return Update(kata, "created")
-        upstream = json.loads(starter_text)
-        mine = _load(path, next_step=f"Your file was left as it is; `kata reset {kata.number}` starts over (after a backup).")
+        mine = read_notebook(path, next_step=f"Your file was left as it is; `kata reset {kata.number}` starts over (after a backup).")
         base_path = self._base(kata)
-        base = json.loads(base_path.read_text(encoding="utf-8")) if base_path.exists() else upstream
-        result = refresh(base["cells"], upstream["cells"], mine["cells"])
-        if not result.changed:
+        try:
+            base = read_notebook(base_path, next_step="") if base_path.exists() else upstream
+        except KataError:
+            base = upstream  # a damaged record of the old starter: compare with the new one instead
+        # Cells without ids (an older notebook format) or with repeated ids get the ids of the
+        # starter's cells they are, or ids of their own: nothing is taken for a deleted cell.
+        original = mine["cells"]
+        result = refresh(base["cells"], upstream["cells"], with_ids(original, base["cells"]))
+        if result.cells == original:
             self._adopt(kata, starter_text)
             return Update(kata, "unchanged", notes=result.notes)
         saved = self.backup(path)
@@ -106,11 +132,11 @@ class Workspace:
         self._adopt(kata, starter_text)
         return Update(kata, "refreshed", saved, result.notes)
 
-    def tampered_cells(self, kata: Kata) -> list[str]:
-        """The workbook's setup and check cells that the learner's notebook lacks or has edited."""
-        learner = {c.get("id"): c for c in _load(self.notebook(kata), next_step="")["cells"]}
+    def tampered_cells(self, kata: Kata, mine: list[dict], starter: list[dict]) -> list[str]:
+        """The workbook's setup and check cells that the learner's cells lack or have edited."""
+        learner = {cell_id: cell for cell, cell_id in zip(mine, identify(mine, starter)) if cell_id}
         problems = []
-        for number, cell in enumerate(json.loads(kata.notebook.read_text(encoding="utf-8"))["cells"], start=1):
+        for number, cell in enumerate(starter, start=1):
             tags = tags_of(cell)
             if not {"setup", "check"} & set(tags):
                 continue

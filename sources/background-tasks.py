@@ -391,17 +391,22 @@ place_alices_order("down")
 %%ipytest
 from checks.background_tasks import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint background-tasks` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # In the evidence, find `201 sent`. Everything printed after it happened when the customer
 # already had the answer. Which of those steps would you be ready to lose, and which one
 # means a parcel never leaves the warehouse? Then look at what happened to `notify_warehouse`
 # when the relay was down.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # FastAPI hands `BackgroundTasks` to Starlette, which runs them after the last byte of the
 # response has been sent, one at a time, in the order they were added, and stops at the first
@@ -411,10 +416,9 @@ from checks.background_tasks import *
 # same transaction as the order, so that both are saved or neither is. Work that may be
 # lost (the email) can stay a task, but it must not take others down with it: it catches its
 # own failure and logs it, with what someone needs to act on it.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # logger = logging.getLogger("bookshop.orders")
@@ -435,10 +439,12 @@ from checks.background_tasks import *
 #     background.add_task(send_confirmation_email, ...)  # the only task left
 # ```
 # `notify_warehouse` is no longer needed.
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **Know when tasks run.** FastAPI gives the `BackgroundTasks` you filled to the response,
 #    and Starlette runs them after the response's last message has been sent: the evidence
@@ -479,9 +485,8 @@ from checks.background_tasks import *
 # [0.118.0](https://fastapi.tiangolo.com/release-notes/#01180) release notes); Starlette,
 # [Background Tasks](https://www.starlette.io/background/); SQLAlchemy,
 # [Session basics](https://docs.sqlalchemy.org/en/21/orm/session_basics.html).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - Background tasks run after the response has been sent, in order; the first one that raises
 #   cancels the rest, and the client never hears of it.
 # - If losing the work would make the answer a lie, do it before answering, in the request's

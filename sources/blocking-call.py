@@ -192,16 +192,21 @@ print(f"In the end: GET /isbn/9780441172719 -> {lookup.status_code} {lookup.json
 %%ipytest
 from checks.blocking_call import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint blocking-call` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Look at the first word of the endpoint, `async`, and at the one call inside it that has no
 # `await`: `registry.lookup(isbn)`. An event loop runs one piece of code at a time, in one
 # thread. Which thread runs `lookup_isbn`, and what can it do while `lookup` waits?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # FastAPI calls an `async def` endpoint directly on the event loop: the loop only gets its
 # thread back at the next `await` that actually waits. A blocking call has no such `await`; it
@@ -210,10 +215,9 @@ from checks.blocking_call import *
 # helper's body runs on the same thread. The blocking call has to run in *another* thread:
 # FastAPI does that for you when the endpoint is a plain `def`, and
 # `anyio.to_thread.run_sync(function, *args)` does it for one call inside an `async def`.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # Either let FastAPI run the whole endpoint in a worker thread:
 # ```python
@@ -227,10 +231,12 @@ from checks.blocking_call import *
 # ```python
 #     record = await anyio.to_thread.run_sync(registry.lookup, isbn)
 # ```
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **Find the blocking call.** A call is blocking when it waits (on a socket, a file, a lock,
 #    `time.sleep`) without an `await`. The vendor's `lookup` is one: it has no async API. Inside
@@ -260,9 +266,8 @@ from checks.blocking_call import *
 # Read more: FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/)
 # (see "In a hurry?" and "Path operation functions"); AnyIO,
 # [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - `async def` is a promise that the function never blocks: everything in it runs on the event
 #   loop's thread, shared by every request in the process.
 # - A blocking call (a sync client, `time.sleep`, a sync database driver) belongs in a

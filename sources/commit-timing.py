@@ -272,15 +272,20 @@ print("books in the database now:", run_sql(database_url(), f"SELECT id, title F
 %%ipytest
 from checks.commit_timing import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint commit-timing` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Look at the last line of `get_session`, and at the evidence: is `201 sent` printed before or
 # after `COMMIT`? Then ask where in the code an exception can still change the status code.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # FastAPI runs the code after a dependency's `yield` when the request is over, and by default
 # (`scope="request"`) that is *after* the response has been sent. By then the status line is
@@ -290,10 +295,9 @@ from checks.commit_timing import *
 # refused by the unique index with `sqlalchemy.exc.IntegrityError`; that one is the client's
 # to fix, so it deserves a `409 Conflict`. Other failures (a locked database) are the
 # server's: let them be a 500.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -310,10 +314,12 @@ from checks.commit_timing import *
 #         ...  # roll back, then raise HTTPException(status_code=409, ...)
 #     return BookOut.model_validate(row)
 # ```
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **Know when the exit code runs.** Since FastAPI 0.118 (see its release notes), the code
 #    after `yield` in a dependency with the default `scope="request"` runs after the response
@@ -353,9 +359,8 @@ from checks.commit_timing import *
 # SQLAlchemy, [Session basics](https://docs.sqlalchemy.org/en/21/orm/session_basics.html) and
 # [asyncio](https://docs.sqlalchemy.org/en/21/orm/extensions/asyncio.html); SQLite,
 # [File locking](https://www.sqlite.org/lockingv3.html).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - Code after `yield` in a dependency runs after the response has been sent (default
 #   `scope="request"`): put nothing there that can fail in a way the client must know about.
 # - Commit in the endpoint, before returning; the dependency only opens and closes the session.

@@ -212,16 +212,21 @@ print(f"engines that served requests: {len(served)}; disposed at shutdown: {len(
 %%ipytest
 from checks.lifespan import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint lifespan` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Count the places that start or stop something: `create_async_engine(...)` at the top of the
 # cell, `lifespan`, and `@app.on_event("startup")`. FastAPI runs only *one* of the two startup
 # mechanisms. Which one, when both are there? And who calls `engine.dispose()`?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # Once `FastAPI(lifespan=...)` is given, the `on_event` handlers are never called, and FastAPI
 # does not warn you at startup (only a `DeprecationWarning` when the decorator is applied).
@@ -230,10 +235,9 @@ from checks.lifespan import *
 # lifespan: create the engine there, do the startup work there, `yield` what requests need,
 # and dispose of the engine after the `yield`. Requests read what you yielded from
 # `request.state`.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # @asynccontextmanager
@@ -251,10 +255,12 @@ from checks.lifespan import *
 #         yield session
 # ```
 # Delete the module-level `engine` and `Session`, and the `on_event` handler.
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **One place for the app's lifetime.** FastAPI (through Starlette) either runs your
 #    `lifespan` or the legacy `on_event` handlers, never both. `on_event` is deprecated; the
@@ -277,9 +283,8 @@ from checks.lifespan import *
 # Read more: FastAPI, [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/);
 # Starlette, [Lifespan state](https://www.starlette.io/lifespan/); SQLAlchemy,
 # [Using asyncio with engines](https://docs.sqlalchemy.org/en/21/orm/extensions/asyncio.html).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - `FastAPI(lifespan=...)` and `@app.on_event` do not mix: with a lifespan, `on_event`
 #   handlers are skipped without a word. Use the lifespan only.
 # - Create engines, clients and caches in the lifespan, from the configuration in force at

@@ -324,16 +324,21 @@ print(f"stock now: Dune Messiah {stock[4]}, Parable of the Sower {stock[6]}")
 %%ipytest
 from checks.one_session import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint one-session` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Look at how `Inventory` asks for its session: `Depends(get_session, use_cache=False)`. Then
 # count the `commit()` calls in `POST /orders`, and ask which one runs first. What is in the
 # database if the second step raises `HTTPException(409)`?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # A session holds one transaction at a time, and a transaction is the unit that is saved or
 # undone as a whole. FastAPI caches a dependency's value for the whole request: every
@@ -343,10 +348,9 @@ from checks.one_session import *
 # the first one's commit stays. Give the whole request one session, let the steps only change
 # objects in it, and commit once, after the last step succeeded. A step that raises then
 # leaves nothing: closing an uncommitted session rolls its work back.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # SessionDep = Annotated[AsyncSession, Depends(get_session)]  # the only way to get a session
@@ -361,10 +365,12 @@ from checks.one_session import *
 #     ...  # reserve the copies
 #     await session.commit()  # once, last
 # ```
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **One session per request.** FastAPI solves each request's dependencies once and caches
 #    every value: `place_order` and `Inventory` both declaring `SessionDep` receive the very
@@ -394,9 +400,8 @@ from checks.one_session import *
 # Read more: FastAPI, [Using the same dependency multiple times](https://fastapi.tiangolo.com/tutorial/dependencies/sub-dependencies/#using-the-same-dependency-multiple-times)
 # and [Dependencies with yield](https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/);
 # SQLAlchemy, [When do I construct a Session, when do I commit it, and when do I close it?](https://docs.sqlalchemy.org/en/21/orm/session_basics.html#when-do-i-construct-a-session-when-do-i-commit-it-and-when-do-i-close-it).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - One request, one session: declare `SessionDep = Annotated[AsyncSession, Depends(get_session)]`
 #   once and let FastAPI's per-request cache hand the same session to every dependency.
 # - `use_cache=False`, a different `scope=`, or a helper calling the sessionmaker itself each

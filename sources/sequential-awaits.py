@@ -252,15 +252,20 @@ print(meeting.timeline())
 %%ipytest
 from checks.sequential_awaits import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint sequential-awaits` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Look at the two lines `price = await ...` and `reviews = await ...`. Does the second line
 # use anything the first one produced? Then why must it wait for the first one to finish?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # `await` means "suspend this function until that result is ready". It frees the event loop
 # for *other requests*, but this function goes no further, so the review call is not even
@@ -269,10 +274,9 @@ from checks.sequential_awaits import *
 # tasks. `asyncio.gather(a, b)` does both steps and returns the results in order. The book
 # itself must still be read first: both calls need its ISBN. Keep errors visible: the 502
 # that a failing service raises must still reach the client.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # book = await session.get(Book, book_id)
@@ -283,10 +287,12 @@ from checks.sequential_awaits import *
 # )
 # ```
 # Pass the coroutines to `gather` without awaiting them first.
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **Sort the awaits by what they need.** Reading the book needs only `book_id`; each
 #    service call needs the book's ISBN; neither call needs the other. So the book comes first,
@@ -315,9 +321,8 @@ from checks.sequential_awaits import *
 # and [Task groups](https://docs.python.org/3/library/asyncio-task.html#task-groups);
 # AnyIO, [Creating and managing tasks](https://anyio.readthedocs.io/en/stable/tasks.html);
 # FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - `await` waits. Two awaits in a row are two calls in a row, whatever `async def` suggests.
 # - Independent calls: start them all, then wait for all, with `asyncio.gather` (or a task
 #   group). Dependent calls stay in order.

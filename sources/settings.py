@@ -344,16 +344,21 @@ print(f"   a log line that prints the settings: {log_line}")
 %%ipytest
 from checks.settings import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint settings` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Look for the line that reads the environment (`Settings()`) and ask *when* it runs: once,
 # when the cell is executed. Then look at `receipt_secret`: what happens when nobody sets
 # `SHOP_RECEIPT_SECRET`, and what does `repr(settings)` print?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # A field without a default is *required*: `Settings()` then raises a `ValidationError` that
 # names `receipt_secret` when the variable is missing. Typed `SecretStr`, the value prints as
@@ -361,10 +366,9 @@ from checks.settings import *
 # settings in a function the endpoints depend on, `Depends(get_settings)`: a test can then
 # replace it through `app.dependency_overrides`. Cache that function so the environment is
 # read once, and call it in the lifespan so the app cannot start with a bad configuration.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # class Settings(BaseSettings):
@@ -386,10 +390,12 @@ from checks.settings import *
 #     ...  # sign with settings.receipt_secret.get_secret_value()
 # ```
 # Delete the module-level `settings = Settings()`.
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **No default for a secret.** `receipt_secret: SecretStr` has no default, so it is required:
 #    without `SHOP_RECEIPT_SECRET`, `Settings()` raises `ValidationError` with
@@ -429,9 +435,8 @@ from checks.settings import *
 # and [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/);
 # Pydantic, [Settings Management](https://docs.pydantic.dev/latest/concepts/pydantic_settings/)
 # and [Secret types](https://docs.pydantic.dev/latest/api/types/#pydantic.types.SecretStr).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - A secret has no default. Make it a required `SecretStr`, and call `.get_secret_value()` only
 #   where the secret is used.
 # - Read settings through a cached `get_settings()` dependency, never at import; tests override

@@ -239,16 +239,21 @@ for c in clients.callers[:1]:
 %%ipytest
 from checks.shared_client import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint shared-client` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Where is `httpx.AsyncClient(...)` called, and how often does that line run: once per app, or
 # once per request? In module 1, where was the database *engine* built, and where the
 # *session*? Which of the two is an httpx client like?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # An `httpx.AsyncClient` owns a connection pool: it keeps connections open after a response
 # (keep-alive) so the next request to the same service skips the TCP and TLS handshakes, and it
@@ -259,10 +264,9 @@ from checks.shared_client import *
 # it after the `yield`. Building it opens no connection, so the app still starts when the price
 # service is down. And write down its timeout: httpx has a default (5 s for each phase), but
 # the budget of a price lookup is a decision, and `timeout=None` would remove it altogether.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # @asynccontextmanager
@@ -277,10 +281,12 @@ from checks.shared_client import *
 # async def get_prices(request: Request) -> httpx.AsyncClient:
 #     return request.state...
 # ```
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **A client is a pool, so it lives as long as the app.** Build the `httpx.AsyncClient` in
 #    the lifespan, next to the engine: `async with shop_lifespan(app) as shop,
@@ -317,9 +323,8 @@ from checks.shared_client import *
 # [Resource limits](https://www.python-httpx.org/advanced/resource-limits/); FastAPI,
 # [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/); Starlette,
 # [Lifespan state](https://www.starlette.io/lifespan/).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - An `httpx.AsyncClient` is a connection pool, like an engine: one per app, built in the
 #   lifespan, shared through `request.state`, closed after the `yield`.
 # - A client per request means a connection (and a TLS handshake) per request, no keep-alive,

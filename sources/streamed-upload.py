@@ -245,16 +245,21 @@ print(f"files in the covers folder: {sorted(path.name for path in covers.directo
 %%ipytest
 from checks.streamed_upload import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint streamed-upload` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # `cover.read()` takes a size: `await cover.read(n)` returns at most `n` bytes, and `b""` once
 # the file is exhausted. What would a loop around it look like, and where in that loop do you
 # know the upload has become too big? Then: which file does `"wb"` empty the moment it opens?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # When your endpoint runs, the upload is already complete, in a temporary file. Reading it
 # with no size copies the whole of it into one bytes object, so memory grows with whatever a
@@ -263,10 +268,9 @@ from checks.streamed_upload import *
 # `HTTPException(413)` right there, without reading the rest. And write into a file of your
 # own, not the stored cover: rename it over the cover only when the whole upload was accepted,
 # and delete it otherwise. A refused upload must leave the old cover as it was.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # final = covers.path_for(book_id)
@@ -282,10 +286,12 @@ from checks.streamed_upload import *
 # finally:
 #     await partial.unlink(missing_ok=True)
 # ```
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **Know where the upload is.** For a parameter like `cover: UploadFile`, FastAPI reads and
 #    parses the whole multipart body before it calls your function (and before your
@@ -327,9 +333,8 @@ from checks.streamed_upload import *
 # Read more: FastAPI, [Request Files](https://fastapi.tiangolo.com/tutorial/request-files/);
 # Starlette, [Requests: request files and the body stream](https://www.starlette.io/requests/);
 # AnyIO, [Asynchronous file I/O](https://anyio.readthedocs.io/en/stable/fileio.html).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - When an `UploadFile` endpoint runs, the upload has already arrived, in a temporary file.
 #   `await file.read()` copies all of it into memory; read fixed-size chunks in a loop instead.
 # - Count while you copy and answer 413 at the chunk that crosses the limit; take the limit from

@@ -232,15 +232,20 @@ with serve(accounting.app) as url, accounting_at(url):
 %%ipytest
 from checks.threadpool_starvation import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint threadpool-starvation` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # `/health` is an `async def`, but look at what it depends on. Is `get_settings` an `async def`?
 # What does FastAPI do with a dependency that is a plain `def`, and where does it get the thread?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # FastAPI calls a plain `def` endpoint or dependency through Starlette's `run_in_threadpool`,
 # that is `anyio.to_thread.run_sync`, which first takes a token from the event loop's default
@@ -251,10 +256,9 @@ from checks.threadpool_starvation import *
 # path with no thread at all (an `async def` dependency that returns the settings built in the
 # lifespan), and put bounds on the slow work (a timeout on the SDK, and
 # `Depends(..., max_concurrency=N)` so that only N reports hold a thread at a time).
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # @asynccontextmanager
@@ -272,10 +276,12 @@ from checks.threadpool_starvation import *
 # @app.get("/reports/sales")
 # async def sales_report(sales: SalesDep) -> SalesReport: ...
 # ```
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **Know what takes a thread.** FastAPI awaits `async def` endpoints and dependencies on the
 #    event loop. A `def` endpoint, a `def` dependency, and the code before the `yield` of a `def`
@@ -314,9 +320,8 @@ from checks.threadpool_starvation import *
 # [Dependencies](https://fastapi.tiangolo.com/tutorial/dependencies/) and
 # [Limit dependency concurrency](https://fastapi.tiangolo.com/advanced/advanced-dependencies/#limit-dependency-concurrency);
 # AnyIO, [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - Every plain `def` endpoint *and dependency* borrows one of the event loop's 40 worker
 #   threads; `@lru_cache` does not spare the thread.
 # - Keep health checks and other hot paths on `async def` all the way down; hand them values

@@ -223,16 +223,21 @@ print(f"orders in the database: {orders}; copies of book 1 left: {stock} (the se
 %%ipytest
 from checks.yield_errors import *
 
+# %% [markdown]
+# ## Hints
+#
+# Stuck? Each click opens one more level: a nudge, then the concept, then a sketch of
+# the code. In a terminal, `kata hint yield-errors` opens the same levels.
+
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 1: a nudge</b></summary>
+# ### Hint 1: a nudge
 #
 # Follow the `HTTPException(404)` that `read_book` raises. The endpoint runs while `get_session`
 # is paused at `yield`. Where does the exception go next, and what does the `except Exception`
 # block do with it after logging it?
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 2: the concept</b></summary>
+# ### Hint 2: the concept
 #
 # FastAPI runs a `yield` dependency like a context manager around the endpoint: when the
 # endpoint raises, FastAPI throws that exception into the generator at the `yield`. If the
@@ -240,10 +245,9 @@ from checks.yield_errors import *
 # never see the `HTTPException`, no response is ever produced, and FastAPI raises
 # `FastAPIError("Response not awaited...")` instead, which the server answers with a 500.
 # Catching is fine (to log, to roll back); finishing the `except` block without re-raising is not.
-# </details>
 
 # %% [markdown] tags=["hint"]
-# <details><summary><b>Hint 3: a sketch</b></summary>
+# ### Hint 3: a sketch
 #
 # ```python
 # async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -256,10 +260,12 @@ from checks.yield_errors import *
 #             ...  # and let the same exception continue
 # ```
 # Then run the endpoints cell again, and the evidence.
-# </details>
 
 # %% [markdown]
-# <details><summary><b>Walkthrough: the fix, step by step</b></summary>
+# ## The walkthrough
+
+# %% [markdown] tags=["walkthrough"]
+# ### The fix, step by step
 #
 # 1. **See where the exception goes.** FastAPI enters `get_session` before the endpoint and keeps
 #    it paused at `yield` until the request is done. If the endpoint raises, FastAPI throws the
@@ -297,9 +303,8 @@ from checks.yield_errors import *
 # Read more: FastAPI, [Dependencies with yield and except](https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/#dependencies-with-yield-and-except);
 # SQLAlchemy, [Closing a Session](https://docs.sqlalchemy.org/en/21/orm/session_basics.html#closing)
 # and [Using asyncio](https://docs.sqlalchemy.org/en/21/orm/extensions/asyncio.html).
-# </details>
 #
-# ## What to remember
+# ### What to remember
 # - An endpoint's exceptions, `HTTPException` included, pass through every `yield` dependency
 #   that is still open. An `except` there must end in `raise`.
 # - "Response not awaited" from FastAPI means a `yield` dependency swallowed an exception: look

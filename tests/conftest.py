@@ -1,5 +1,8 @@
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +11,7 @@ from kata.manifest import load
 
 ROOT = Path(__file__).resolve().parent.parent
 KATAS = load(ROOT)
+WORKBOOK = ("katas.toml", "notebooks", "solutions", "checks", "bookshop", "kata", "data")
 
 
 def copy_workbook(target: Path, *names: str) -> Path:
@@ -26,3 +30,53 @@ def pytest_xdist_auto_num_workers(config):
     # Most of this suite waits (kernels starting, checks' bounded waits), not computes: twice as
     # many workers as cores finishes sooner, even on 2 cores.
     return min(max(4, 2 * (os.cpu_count() or 1)), 12)
+
+
+# --- a learner's copy of the workbook, and the `kata` command run in it ---------------------------
+
+
+@pytest.fixture
+def book(tmp_path):
+    """A whole workbook, its own checks and harness included, with the learner's workspace made."""
+    copy_workbook(tmp_path, *WORKBOOK)
+    kata(tmp_path, "update", check=0)
+    return tmp_path
+
+
+def kata(root, *args, check=None, prefix=(), **kwargs):
+    """Run `kata ARGS` in ``root``; no traceback may ever reach the learner."""
+    command = [*prefix, sys.executable, "-m", "kata.cli", *args]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, **kwargs)
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    if check is not None:
+        assert done.returncode == check, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def learner_notebook(root, number=1):
+    return next((Path(root) / "workspace").glob(f"*/{number:02d}-*.ipynb"))
+
+
+def edit_cell(path, tag, change):
+    """Change the first cell tagged ``tag``; returns its 1-based number."""
+    document = json.loads(Path(path).read_text())
+    cells = [c for c in document["cells"] if tag in c["metadata"].get("tags", [])]
+    number = document["cells"].index(cells[0]) + 1
+    change(document, cells[0])
+    Path(path).write_text(json.dumps(document))
+    return number
+
+
+def set_source(text):
+    return lambda document, cell: cell.update(source=text)
+
+
+def append_to_kata_cell(text):
+    return lambda document, cell: cell.update(source="".join(cell["source"]) + "\n" + text)
+
+
+def solve(root, number=1):
+    """The learner's notebook becomes the reference solution."""
+    kata_ = KATAS[number - 1]
+    shutil.copyfile(Path(root) / kata_.solution.relative_to(ROOT), learner_notebook(root, number))

@@ -1,0 +1,33 @@
+"""The soak (opt-in: `pytest -m soak`; `.ci/run` runs it after the test command): every check
+gives the same verdict run after run while the machine is busy. Each starter and solution is
+checked RUNS times with a busy loop on every core but one; every run must fail exactly the same
+tests. Verdicts hold by construction (no clock decides them); this is the evidence."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kata.runner import run_check
+from tests.conftest import kata_params
+
+pytestmark = pytest.mark.soak
+RUNS = 20
+BUSY = "import time\nend = time.monotonic() + 900\nwhile time.monotonic() < end: pass"  # stops by itself
+
+
+@pytest.fixture
+def busy_cores():
+    spinners = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(max(1, (os.cpu_count() or 2) - 1))]
+    yield
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
+
+
+@pytest.mark.parametrize("kata", kata_params())
+def test_every_run_gives_the_same_verdict(kata, busy_cores):
+    for notebook, expected in ((kata.notebook, set(kata.fails)), (kata.solution, set())):
+        verdicts = [run_check(kata, notebook).failed() for _ in range(RUNS)]
+        assert all(v == expected for v in verdicts), f"{notebook.name}: {[sorted(v) for v in verdicts if v != expected][:3]}"
