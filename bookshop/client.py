@@ -2,6 +2,8 @@
 
 ``open_client`` is for async code (the checks); ``shop_client`` wraps it for plain notebook cells,
 running the app on an event loop in a helper thread, so a cell needs no top-level ``await``.
+``streamed_form`` builds a multipart upload that a client sends in chunks, without a
+Content-Length, as a browser or ``curl -T -`` may.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -71,3 +73,24 @@ def shop_client(app, *, raise_server_exceptions: bool = False) -> Iterator[ShopC
         context = open_client(app, raise_server_exceptions=raise_server_exceptions)
         with portal.wrap_async_context_manager(context) as client:
             yield ShopClient(portal, client)
+
+
+def streamed_form(
+    data: bytes, *, field: str = "cover", filename: str = "cover.jpg", events: list | None = None, chunk: int = 64 * 1024
+) -> tuple[dict[str, str], AsyncIterator[bytes]]:
+    """Headers and body of a multipart upload of ``data``, sent in ``chunk``-byte pieces.
+
+    The body is an async generator, so httpx sends it with ``Transfer-Encoding: chunked`` and no
+    Content-Length. Each piece the server pulls is noted in ``events`` as ``("sent", size)``.
+    """
+    request = httpx.Request("POST", "http://bookshop.test/", files={field: (filename, data, "image/jpeg")})
+    body = request.read()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), chunk):
+            piece = body[start : start + chunk]
+            if events is not None:
+                events.append(("sent", len(piece)))
+            yield piece
+
+    return {"content-type": request.headers["content-type"]}, pieces()

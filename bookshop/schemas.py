@@ -32,6 +32,16 @@ class OrderIn(BaseModel):
     lines: list[OrderLineIn] = Field(min_length=1)
 
 
+class BookPage(BaseModel):
+    """A book's page: its title from the catalogue, today's price, and its reviews."""
+
+    id: int
+    title: str
+    price_cents: int
+    rating: float
+    review_count: int
+
+
 class OrderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

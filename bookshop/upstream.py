@@ -1,7 +1,10 @@
-"""Real HTTP services for the bookshop to call: any ASGI app, served by uvicorn on 127.0.0.1.
+"""The services the bookshop calls over HTTP, and how it finds them.
 
-The async katas talk to upstream services (a price list, a review site) over real TCP, as the
-production code would; ``serve`` runs one in a background thread for as long as it is needed.
+Each service is a small ASGI app, served by uvicorn on 127.0.0.1 with ``serve`` for as long as a
+check or an evidence cell needs it: the bookshop talks to it over real TCP, as production code
+would. ``lookup_service`` builds the price service and the review site; the bookshop finds them
+through ``UpstreamSettings`` (``BOOKSHOP_PRICES_URL``, ``BOOKSHOP_REVIEWS_URL``), read when the
+app starts.
 """
 
 import os
@@ -11,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def service_url(variable: str, service: str) -> str:
@@ -37,6 +42,60 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+class UpstreamSettings(BaseSettings):
+    """BOOKSHOP_PRICES_URL and BOOKSHOP_REVIEWS_URL, e.g. http://127.0.0.1:40123."""
+
+    model_config = SettingsConfigDict(env_prefix="BOOKSHOP_")
+
+    prices_url: str
+    reviews_url: str
+
+
+@contextmanager
+def upstreams_at(prices_url: str, reviews_url: str) -> Iterator[None]:
+    """Point the bookshop's upstream settings at these two URLs for the duration of the block."""
+    with environment(BOOKSHOP_PRICES_URL=prices_url, BOOKSHOP_REVIEWS_URL=reviews_url):
+        yield
+
+
+def lookup_service(title: str, path: str, answers: dict[str, dict]) -> FastAPI:
+    """A service that answers ``GET /{path}/{isbn}`` with ``answers[isbn]``, or 404.
+
+    ``app.state`` holds what a check may change between requests: ``answers`` (by ISBN),
+    ``fail_with`` (a status to answer every request with, or None) and ``meeting`` (a
+    ``bookshop.observe.MeetingPoint``, or None); it records ``calls`` (the ISBNs asked for, in
+    order) and ``client_ports`` (the TCP port each request came from: requests on one kept-alive
+    connection share a port, a new connection has a new one).
+    """
+    upstream = FastAPI(title=title)
+    upstream.state.answers = answers
+    upstream.state.fail_with = None
+    upstream.state.meeting = None
+    upstream.state.calls = []
+    upstream.state.client_ports = []
+
+    # A plain `def`: a meeting point waits on a threading.Event, in one of the service's threads.
+    @upstream.get(f"/{path}/{{isbn}}")
+    def answer(isbn: str, request: Request) -> dict:
+        state = request.app.state
+        state.calls.append(isbn)
+        state.client_ports.append(request.client.port)
+        meeting = state.meeting
+        if meeting is not None:
+            meeting.arrive(path)
+        try:
+            if state.fail_with is not None:
+                raise HTTPException(status_code=state.fail_with, detail=f"The {title} is down")
+            if isbn not in state.answers:
+                raise HTTPException(status_code=404, detail=f"The {title} knows no ISBN {isbn}")
+            return state.answers[isbn]
+        finally:
+            if meeting is not None:
+                meeting.answer(path)
+
+    return upstream
 
 
 @contextmanager

@@ -4,7 +4,8 @@ import logging
 
 import pytest
 
-from bookshop.background_tasks import Mailer, MailerError, create_shipments_table
+from bookshop.mailer import Mailer, MailerError
+from bookshop.warehouse import create_shipments_table
 from bookshop.client import open_client
 from bookshop.observe import engine_events, response_spy, run_sql
 from checks.harness import learner

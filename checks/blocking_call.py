@@ -8,7 +8,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from bookshop.blocking_call import RegistryRecord
+from bookshop.registry import RegistryRecord
 from bookshop.client import open_client
 from checks.harness import learner
 

@@ -7,7 +7,9 @@ import pytest
 from fastapi import FastAPI
 
 from bookshop.client import open_client
-from bookshop.sequential_awaits import MeetingPoint, price_service, review_service, review_summaries, todays_prices
+from bookshop.observe import MeetingPoint
+from bookshop.prices import price_service, todays_prices
+from bookshop.reviews import review_service, review_summaries
 from bookshop.upstream import serve_all
 from checks.harness import learner
 

@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from bookshop.client import open_client
-from bookshop.shared_client import PRICES_URL_ENV, ClientLog, http_clients, price_service, todays_prices
+from bookshop.observe import ClientLog, http_clients
+from bookshop.prices import PRICES_URL_ENV, price_service, todays_prices
 from bookshop.upstream import serve
 from checks.harness import learner
 
@@ -39,7 +40,7 @@ def shop_price_server() -> Iterator[tuple[FastAPI, str]]:
 def shop_price_service(shop_price_server, monkeypatch) -> tuple[FastAPI, str]:
     """The price service with today's prices and no requests seen; apps started now call it."""
     upstream, url = shop_price_server
-    upstream.state.prices = todays_prices()
+    upstream.state.answers = todays_prices()
     upstream.state.client_ports = []
     monkeypatch.setenv(PRICES_URL_ENV, url)
     return upstream, url
@@ -121,7 +122,7 @@ async def test_the_price_client_has_a_timeout_you_chose_and_none_is_unlimited(
 @pytest.mark.anyio
 async def test_the_price_in_the_response_comes_from_the_price_service(kata_ns, shop_db, shop_price_service):
     upstream, _ = shop_price_service
-    upstream.state.prices.update({DUNE_ISBN: 1234, KINDRED_ISBN: 777})  # prices only this test has
+    upstream.state.answers.update({isbn: {"isbn": isbn, "price_cents": cents} for isbn, cents in ((DUNE_ISBN, 1234), (KINDRED_ISBN, 777))})  # prices only this test has
     async with open_client(learner(kata_ns, "app")) as client:
         dune = await client.get("/books/3/price")
         kindred = await client.get("/books/5/price")

@@ -8,7 +8,9 @@ import pytest
 
 from bookshop.client import open_client
 from bookshop.observe import response_spy
-from bookshop.streamed_upload import MiB, CoverStore, streamed_form, upload_reads
+from bookshop.client import streamed_form
+from bookshop.covers import MiB, CoverStore
+from bookshop.observe import upload_reads
 from checks.harness import learner
 
 __all__ = [

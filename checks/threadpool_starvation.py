@@ -7,13 +7,8 @@ import anyio.to_thread
 import pytest
 
 from bookshop.client import open_client
-from bookshop.threadpool_starvation import (
-    ACCOUNTING_URL_ENV,
-    AccountingService,
-    LegacyAccountingClient,
-    request_label,
-    worker_threads,
-)
+from bookshop.accounting import ACCOUNTING_URL_ENV, AccountingService, LegacyAccountingClient
+from bookshop.observe import request_label, worker_threads
 from bookshop.upstream import serve
 from checks.harness import learner
 

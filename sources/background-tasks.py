@@ -49,7 +49,8 @@ from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bookshop.background_tasks import Mailer, MailerError, Shipment, lifespan
+from bookshop.mailer import Mailer, MailerError
+from bookshop.warehouse import Shipment, lifespan
 from bookshop.models import Order, OrderLine, User
 from bookshop.schemas import OrderIn, OrderOut
 
@@ -322,7 +323,7 @@ async def orders_to_pack(session: SessionDep) -> list[int]:
 # asks the warehouse which orders it will pack.
 
 # %% tags=["evidence"]
-from bookshop.background_tasks import logged_warnings
+from bookshop.observe import logged_warnings
 from bookshop.client import shop_client
 from bookshop.db import database_url
 from bookshop.observe import engine_events, response_spy, run_sql

@@ -40,7 +40,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookshop.blocking_call import IsbnRegistry, RegistryRecord
+from bookshop.registry import IsbnRegistry, RegistryRecord
 from bookshop.db import lifespan as shop_lifespan
 from bookshop.models import Book
 from bookshop.schemas import BookOut
@@ -151,7 +151,7 @@ async def read_book(book_id: int, session: SessionDep) -> BookOut:
 # %% tags=["evidence"]
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from bookshop.blocking_call import ParkedRegistry
+from bookshop.registry import ParkedRegistry
 from bookshop.client import shop_client
 
 slow_registry = ParkedRegistry()

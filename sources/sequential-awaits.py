@@ -44,7 +44,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookshop.db import lifespan as shop_lifespan
 from bookshop.models import Book
 from bookshop.schemas import BookOut
-from bookshop.sequential_awaits import BookPage, Price, ReviewSummary, UpstreamSettings
+from bookshop.prices import Price
+from bookshop.reviews import ReviewSummary
+from bookshop.schemas import BookPage
+from bookshop.upstream import UpstreamSettings
 
 
 class Upstreams:
@@ -220,12 +223,16 @@ async def read_book(book_id: int, session: SessionDep) -> BookOut:
 
 # %% tags=["evidence"]
 from bookshop.client import shop_client
-from bookshop.sequential_awaits import MeetingPoint, price_service, review_service, upstreams_at
-from bookshop.upstream import serve_all
+from bookshop.observe import MeetingPoint
+from bookshop.prices import price_service
+from bookshop.reviews import review_service
+from bookshop.upstream import serve_all, upstreams_at
 
 meeting = MeetingPoint(limit=1.0)
+prices, reviews = price_service(), review_service()
+prices.state.meeting = reviews.state.meeting = meeting
 with (
-    serve_all(price_service(meeting), review_service(meeting)) as (prices_url, reviews_url),
+    serve_all(prices, reviews) as (prices_url, reviews_url),
     upstreams_at(prices_url, reviews_url),
     shop_client(app) as client,
 ):

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookshop.db import lifespan as shop_lifespan
 from bookshop.models import Book
 from bookshop.schemas import BookOut
-from bookshop.shared_client import prices_url
+from bookshop.prices import prices_url
 
 
 class LivePrice(BaseModel):
@@ -196,7 +196,7 @@ async def read_book(book: BookDep) -> BookOut:
 # ## The evidence
 #
 # The next cell starts the distributor's price service on a real port of this machine (a small
-# app served by uvicorn, from `bookshop.shared_client`), points the shop at it, and asks for
+# app served by uvicorn, from `bookshop.prices`), points the shop at it, and asks for
 # Dune's price five times, one request after the other. The price service writes down the
 # client port of every request it receives: requests on the same TCP connection share a port,
 # a new connection has a new one. A spy also counts the `httpx.AsyncClient`s that called the
@@ -204,7 +204,8 @@ async def read_book(book: BookDep) -> BookOut:
 
 # %% tags=["evidence"]
 from bookshop.client import shop_client
-from bookshop.shared_client import http_clients, price_service, prices_at
+from bookshop.observe import http_clients
+from bookshop.prices import price_service, prices_at
 from bookshop.upstream import serve
 
 distributor = price_service()

@@ -40,7 +40,7 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, FastAPI, HTTPException, UploadFile
 
-from bookshop.streamed_upload import CoverOut, CoverStore
+from bookshop.covers import CoverOut, CoverStore
 
 covers = CoverStore.in_a_scratch_folder(max_bytes=2 * 1024 * 1024)
 
@@ -187,7 +187,8 @@ import random
 
 from bookshop.client import shop_client
 from bookshop.observe import response_spy
-from bookshop.streamed_upload import streamed_form, upload_reads
+from bookshop.client import streamed_form
+from bookshop.observe import upload_reads
 
 
 def mib(n: int) -> str:

@@ -27,7 +27,7 @@ setup_notebook()
 # ## The bookshop around the problem
 #
 # `Settings` reads `SHOP_ENVIRONMENT` and `SHOP_VERSION` from the environment (module 1, kata 2).
-# The vendor's SDK, `LegacyAccountingClient`, comes from `bookshop.threadpool_starvation`:
+# The vendor's SDK, `LegacyAccountingClient`, comes from `bookshop.accounting`:
 # `monthly_sales()` makes a blocking HTTP call to the accounting service, whose address
 # `accounting_url()` reads from the `BOOKSHOP_ACCOUNTING_URL` setting. Its `timeout` defaults
 # to `None`, as in `urllib`: wait forever. There is no async version of the SDK.
@@ -41,7 +41,7 @@ from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bookshop.threadpool_starvation import LegacyAccountingClient, accounting_url
+from bookshop.accounting import LegacyAccountingClient, accounting_url
 
 
 class Settings(BaseSettings):
@@ -201,7 +201,7 @@ async def health(settings: SettingsDep) -> dict[str, str]:
 # ## The evidence
 #
 # The next cell starts the accounting service on a real port (from
-# `bookshop.threadpool_starvation`) and tells it to *hold* its answers. It starts your app and
+# `bookshop.accounting`) and tells it to *hold* its answers. It starts your app and
 # shrinks the app's thread limiter from 40 tokens to 1, which is what forty hung reports would
 # do. Then it sends one `GET /reports/sales` (parked at the accounting service), then
 # `GET /health`, and prints what happened, in order, including each time a request asked for a
@@ -209,7 +209,7 @@ async def health(settings: SettingsDep) -> dict[str, str]:
 # when none was free. No clock is involved: only the order of events.
 
 # %% tags=["evidence"]
-from bookshop.threadpool_starvation import AccountingService, accounting_at, starvation_timeline
+from bookshop.accounting import AccountingService, accounting_at, starvation_timeline
 from bookshop.upstream import serve
 
 accounting = AccountingService()

@@ -1,27 +1,24 @@
-"""The accounting service behind the sales report, its blocking SDK, and a spy on worker threads.
+"""The accounting service behind the sales report, and its vendor's blocking SDK.
 
 ``AccountingService`` is the upstream: an app to run with ``bookshop.upstream.serve``, whose
 answers can be held back (``hold()``) until the caller lets them go (``release()``), so a report
 can be parked for as long as a check or an evidence cell needs, with no clock involved.
 ``LegacyAccountingClient`` is the vendor's SDK: blocking, and with no timeout unless given one.
-``worker_threads()`` records every call to ``anyio.to_thread.run_sync``, the function FastAPI and
-Starlette use to run plain ``def`` endpoints and dependencies in a worker thread.
+``starvation_timeline`` plays a slow report and a health check against an app, for the evidence.
 """
 
-import functools
 import json
 import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
 from anyio.from_thread import start_blocking_portal
 from fastapi import FastAPI
 
+from bookshop.observe import ThreadRequest, request_label, worker_threads
 from bookshop.upstream import environment, service_url
 
 ACCOUNTING_URL_ENV = "BOOKSHOP_ACCOUNTING_URL"
@@ -111,58 +108,6 @@ class AccountingService:
             )
             tg.cancel_scope.cancel()
         return arrived or self.received.is_set()
-
-
-# --- who asks for a worker thread ------------------------------------------------------------
-
-request_label: ContextVar[str] = ContextVar("request_label", default="")
-
-
-@dataclass(frozen=True)
-class ThreadRequest:
-    request: str  # the request_label of the task that asked ("" outside a labelled request)
-    function: str  # what was to run in the thread, e.g. "get_settings()"
-    default_limiter: bool  # False when the caller passed a limiter of its own
-    in_use: int  # tokens of that limiter borrowed at that moment
-    total: int
-
-    @property
-    def must_wait(self) -> bool:
-        return self.in_use >= self.total
-
-
-def _name(func) -> str:
-    """``get_settings()`` for what FastAPI runs in a thread; its wrappers are looked through."""
-    if isinstance(func, functools.partial):
-        if callable(func.keywords.get("function")):  # FastAPI's wrapper around a `def` endpoint
-            return _name(func.keywords["function"])
-        func = func.func  # a dependency, with the values of its own parameters
-    name = getattr(func, "__name__", repr(func))
-    if name == "validate" and hasattr(func, "__self__"):
-        return "the response model's validation"  # after a `def` endpoint, also in a thread
-    return f"{name}()"
-
-
-@contextmanager
-def worker_threads(on_request=None) -> Iterator[list[ThreadRequest]]:
-    """Record each call to ``anyio.to_thread.run_sync`` meanwhile, when it is made (before it
-    gets a thread). ``on_request(record)`` is called right after a record is added."""
-    log: list[ThreadRequest] = []
-    original = anyio.to_thread.run_sync
-
-    async def spying_run_sync(func, *args, limiter=None, **kwargs):
-        pool = limiter or anyio.to_thread.current_default_thread_limiter()
-        record = ThreadRequest(request_label.get(), _name(func), limiter is None, pool.borrowed_tokens, int(pool.total_tokens))
-        log.append(record)
-        if on_request is not None:
-            on_request(record)
-        return await original(func, *args, limiter=limiter, **kwargs)
-
-    anyio.to_thread.run_sync = spying_run_sync
-    try:
-        yield log
-    finally:
-        anyio.to_thread.run_sync = original
 
 
 # --- the evidence: one report holds the only worker thread; does /health answer? ---------------
