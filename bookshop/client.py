@@ -45,6 +45,13 @@ async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIte
             yield client
 
 
+def describe(response: httpx.Response, limit: int = 80) -> str:
+    """``500 Internal Server Error`` or ``200 {"id":3,"title":"Dune",...}``: a response in one
+    line, whatever its body (an evidence cell must show a symptom, never crash on one)."""
+    text = " ".join(response.text.split())
+    return f"{response.status_code} {text[:limit - 1] + '…' if len(text) > limit else text}".rstrip()
+
+
 class ShopClient:
     """A blocking facade over ``open_client`` for notebook cells: ``client.get("/books/1")``."""
 

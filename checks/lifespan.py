@@ -9,9 +9,9 @@ from checks.harness import brief, json_of, learner
 
 __all__ = [
     "test_startup_work_runs_although_the_app_has_a_lifespan",
-    "test_engine_reads_the_database_configured_at_startup_not_at_import",
-    "test_engine_is_disposed_when_the_app_shuts_down",
-    "test_no_deprecated_on_event_handlers_are_registered",
+    "test_the_engine_reads_the_database_configured_at_startup_not_at_import",
+    "test_the_engine_is_disposed_when_the_app_shuts_down",
+    "test_no_deprecated_startup_or_shutdown_handlers_are_registered",
     "test_one_engine_serves_every_request",
     "test_every_request_gives_its_connection_back_to_the_pool",
     "test_books_are_still_read_from_the_database",
@@ -48,7 +48,7 @@ async def test_startup_work_runs_although_the_app_has_a_lifespan(kata_ns, shop_d
 
 
 @pytest.mark.anyio
-async def test_engine_reads_the_database_configured_at_startup_not_at_import(kata_ns, shop_db):
+async def test_the_engine_reads_the_database_configured_at_startup_not_at_import(kata_ns, shop_db):
     run_sql(
         shop_db,
         "INSERT INTO books (id, isbn, title, author_id, price_cents, stock) "
@@ -70,7 +70,7 @@ async def test_engine_reads_the_database_configured_at_startup_not_at_import(kat
 
 
 @pytest.mark.anyio
-async def test_engine_is_disposed_when_the_app_shuts_down(kata_ns, shop_db):
+async def test_the_engine_is_disposed_when_the_app_shuts_down(kata_ns, shop_db):
     with engine_events("connect", "disposed") as events:
         async with open_client(learner(kata_ns, "app")) as client:
             await client.get("/books/1")
@@ -90,7 +90,7 @@ async def test_engine_is_disposed_when_the_app_shuts_down(kata_ns, shop_db):
     )
 
 
-def test_no_deprecated_on_event_handlers_are_registered(kata_ns):
+def test_no_deprecated_startup_or_shutdown_handlers_are_registered(kata_ns):
     app = learner(kata_ns, "app")
     handlers = [h.__name__ for h in (*app.router.on_startup, *app.router.on_shutdown)]
     expect(

@@ -7,8 +7,11 @@ matters. A bare exception from a check, on a starter or a decoy, is a defect of 
 """
 
 import contextlib
+import functools
 import io
+import re
 import tempfile
+import tokenize
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from kata import KataError
 from kata.build import SOLUTION, STARTER, render
 from kata.manifest import Kata
 from kata.notebook import SKIPPED_TAGS, load_module
+from kata.source import parse
 
 Runner = Callable[[Kata, Path], dict]  # runs a check on a notebook; returns {"status", "tests", "error"}
 
@@ -42,6 +46,35 @@ class Verdict:
         return not self.problems
 
 
+def _names(code: str) -> set[str]:
+    try:
+        return {t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.NAME}
+    except (tokenize.TokenError, SyntaxError):
+        return set(re.findall(r"[A-Za-z_]\w*", code))
+
+
+@functools.cache
+def fix_names(kata: Kata) -> frozenset[str]:
+    """The names the fix brings in: in the solution's kata cells, not in the starter's."""
+    cells = [c for c in parse(kata.source) if "kata" in c.tags]
+    starter = set().union(*(_names(c.text) for c in cells if c.variant == STARTER))
+    solution = set().union(*(_names(c.text) for c in cells if c.variant == SOLUTION))
+    return frozenset(solution - starter)
+
+
+CODE_SPAN = re.compile(r"`([^`]+)`|([A-Za-z_][\w.]*\()")
+
+
+def give_aways(kata: Kata, text: str) -> list[str]:
+    """The code spans in ``text`` that contain a name only the fix has."""
+    found = []
+    for match in CODE_SPAN.finditer(text):
+        span = match.group(1) or match.group(2)
+        if set(re.findall(r"[A-Za-z_]\w*", span)) & fix_names(kata):
+            found.append(span)
+    return found
+
+
 def _judge(kata: Kata, variant: str, result: dict, must_fail: set[str], exact: bool) -> Verdict:
     verdict = Verdict(kata.id, variant, result=result)
     if result.get("status") not in ("passed", "failed"):
@@ -57,8 +90,13 @@ def _judge(kata: Kata, variant: str, result: dict, must_fail: set[str], exact: b
     if exact and (extra := failed - must_fail):
         verdict.problems.append(f"failed but not declared: {sorted(extra)}")
     for test in tests:
-        if test["status"] != "passed" and not test.get("finding"):
+        if test["status"] == "passed":
+            continue
+        finding = test.get("finding")
+        if not finding:
             verdict.problems.append(f"{test['name']} failed without a finding: {test.get('message', '')[:300]}")
+        elif spans := give_aways(kata, f"{finding['observed']} {finding['why']}"):
+            verdict.problems.append(f"{test['name']}: level 0 gives the fix's code away: {spans}")
     return verdict
 
 

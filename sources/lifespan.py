@@ -155,6 +155,81 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 def get_featured(request: Request) -> list[BookOut]:
     return request.state.featured
 
+# %% tags=["kata", "decoy:session-never-closed"]
+# "The lifespan owns the engine; the dependency just hands out sessions." It hands them out and
+# never closes them: each request keeps its connection until the garbage collector finds it.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine(database_url())
+    try:
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessionmaker() as session:
+            featured = await featured_books(session)
+        yield {"sessionmaker": sessionmaker, "featured": featured}
+    finally:
+        await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    yield request.state.sessionmaker()
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.state.featured
+
+# %% tags=["kata", "alternative:wrap-the-shop-lifespan"]
+# The workbook's own lifespan already builds and disposes of the engine: wrap it, and add the
+# startup work on top, passing its state on.
+from bookshop.db import lifespan as shop_lifespan
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as state:
+        async with state["sessionmaker"]() as session:
+            featured = await featured_books(session)
+        yield {**state, "featured": featured}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.state.featured
+
+# %% tags=["kata", "alternative:app-state"]
+# Resources on `app.state`, set in the lifespan: older code and many guides do this. It is
+# created and disposed in the right place, which is what matters here (lifespan state, the
+# solution's way, also keeps two apps in one process apart).
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.engine = create_async_engine(database_url())
+    app.state.sessionmaker = async_sessionmaker(app.state.engine, expire_on_commit=False)
+    async with app.state.sessionmaker() as session:
+        app.state.featured = await featured_books(session)
+    yield
+    await app.state.engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.app.state.featured
+
 # %% [markdown]
 # The endpoints only use the dependencies above, so they stay as they are while you fix the
 # cell above.
@@ -184,7 +259,7 @@ async def featured(books: Annotated[list[BookOut], Depends(get_featured)]) -> li
 # requests was disposed when the app stopped.
 
 # %% tags=["evidence"]
-from bookshop.client import shop_client
+from bookshop.client import describe, shop_client
 from bookshop.observe import engine_events
 
 with engine_events("connect", "disposed") as events, shop_client(app) as client:
@@ -193,8 +268,8 @@ with engine_events("connect", "disposed") as events, shop_client(app) as client:
 
 served = {engine for kind, engine, _ in events if kind == "connect"}
 disposed = {engine for kind, engine, _ in events if kind == "disposed"}
-print(f"GET /featured -> {home.status_code}  {home.text[:70]}")
-print(f"GET /books/3  -> {book.status_code}  {book.json().get('title', book.text[:70])}")
+print(f"GET /featured -> {describe(home)}")
+print(f"GET /books/3  -> {describe(book)}")
 print(f"on_event startup handlers registered: {[h.__name__ for h in app.router.on_startup]}")
 print(f"engines that served requests: {len(served)}; disposed at shutdown: {len(served & disposed)}")
 
@@ -205,8 +280,9 @@ print(f"engines that served requests: {len(served)}; disposed at shutdown: {len(
 #
 # ## The check
 #
-# Run it. Each failing test names what is wrong; fix the kata cell, run it again (and the
-# endpoints cell below it), then re-run this cell until every test passes.
+# Run it. Each failing test says what it observed and why that matters in production. Fix the
+# kata cell, run it again (and the endpoints cell below it), then re-run this cell until every
+# test passes.
 
 # %% tags=["check"]
 %%ipytest
@@ -221,20 +297,22 @@ from checks.lifespan import *
 # %% [markdown] tags=["hint"]
 # ### Hint 1: a nudge
 #
-# Count the places that start or stop something: `create_async_engine(...)` at the top of the
-# cell, `lifespan`, and `@app.on_event("startup")`. FastAPI runs only *one* of the two startup
-# mechanisms. Which one, when both are there? And who calls `engine.dispose()`?
+# Count the places in the kata cell that start or stop something. FastAPI runs only one of the
+# two ways an app can do work at startup: which one, when both are there? And which line ever
+# closes the engine?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
 #
 # Once `FastAPI(lifespan=...)` is given, the `on_event` handlers are never called, and FastAPI
-# does not warn you at startup (only a `DeprecationWarning` when the decorator is applied).
-# A module-level engine is built from whatever `database_url()` said when the cell ran, so a
-# check, a test or a server that sets the URL later is ignored. Move *all* of it into the
-# lifespan: create the engine there, do the startup work there, `yield` what requests need,
-# and dispose of the engine after the `yield`. Requests read what you yielded from
-# `request.state`.
+# says nothing at startup (only a `DeprecationWarning` when the decorator is applied). An engine
+# built when the cell runs is built from whatever `database_url()` said at that moment, so a
+# check, a test or a server that configures the database later is ignored. The lifespan is the
+# one place for the app's lifetime: build what the app needs before its `yield`, hand it to
+# requests through the state it yields, and tear it down after the `yield`.
+#
+# Read: FastAPI, [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/); Starlette,
+# [Lifespan state](https://www.starlette.io/lifespan/).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -275,10 +353,31 @@ from checks.lifespan import *
 # 4. **Dispose on shutdown.** `await engine.dispose()` closes the pool's connections. With the
 #    module-level engine nobody did, and each test run or reload leaked a pool.
 #
+# 5. **Give every session back.** `async with sessionmaker() as session: yield session` closes
+#    the session when the request is done, on success and on error, and closing returns its
+#    connection to the pool. A dependency that only `yield`s `sessionmaker()` keeps each
+#    connection until the garbage collector finds the session: under load, the pool runs dry.
+#
 # Why not keep `on_event` and drop the lifespan? It runs again, but the engine is still built at
 # import and never closed, and you are building on an API that FastAPI keeps only for
 # compatibility. Why not create the engine inside `get_session`? Then every request builds a
 # new pool, and none of them is ever disposed.
+#
+# **One app, one lifespan, built up in layers.** The workbook's `bookshop.db.lifespan` is this
+# fix, packaged: it builds the engine, yields `{"engine": ..., "sessionmaker": ...}`, and
+# disposes of the engine on the way out. The next katas start from it. To add startup work of
+# your own, wrap it and pass its state on:
+#
+# ```python
+# @asynccontextmanager
+# async def lifespan(app: FastAPI):
+#     async with shop_lifespan(app) as state:          # the engine is built here...
+#         featured = ...                                # ...your startup work uses it...
+#         yield {**state, "featured": featured}         # ...requests get both...
+#     # ...and leaving the `async with` disposes of the engine, after your own teardown.
+# ```
+#
+# The section below the walkthrough runs exactly this, so you can see the layers at work.
 #
 # Read more: FastAPI, [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/);
 # Starlette, [Lifespan state](https://www.starlette.io/lifespan/); SQLAlchemy,
@@ -290,3 +389,38 @@ from checks.lifespan import *
 # - Create engines, clients and caches in the lifespan, from the configuration in force at
 #   startup; `yield` them as state; dispose of them after the `yield`.
 # - Import time is for definitions, not connections.
+
+# %% [markdown]
+# ## Building on a lifespan you did not write
+#
+# Later katas start from the shop's own lifespan, `bookshop.db.lifespan`, and add their own
+# startup work on top. The next cell shows how the layers behave: the outer lifespan wraps the
+# shop's, adds a value to the state it passes on, and both teardowns run, innermost last.
+
+# %% tags=["evidence"]
+from bookshop.db import lifespan as shop_lifespan
+
+layers = []
+
+
+@asynccontextmanager
+async def layered(app: FastAPI):
+    async with shop_lifespan(app) as state:
+        layers.append(f"the shop's lifespan yielded {sorted(state)}")
+        yield {**state, "greeting": "hello from the outer layer"}
+        layers.append("the outer layer tears down first")
+    layers.append("then the shop's lifespan disposed of the engine")
+
+
+demo = FastAPI(lifespan=layered)
+
+
+@demo.get("/state")
+async def state_seen(request: Request) -> dict:
+    return {"greeting": request.state.greeting, "has_sessionmaker": hasattr(request.state, "sessionmaker")}
+
+
+with engine_events("disposed") as disposals, shop_client(demo) as client:
+    print(f"GET /state -> {describe(client.get('/state'))}")
+print("\n".join(layers))
+print(f"engines disposed: {len(disposals)}")
