@@ -13,7 +13,6 @@ works, ``display()`` prints, and a cell that exits or raises is named. Cells tag
 """
 
 import ast
-import asyncio
 import inspect
 import json
 import traceback
@@ -169,6 +168,8 @@ def display(*objects, **_options) -> None:
 def _run(code: types.CodeType, namespace: dict, loop: list) -> None:
     if code.co_flags & inspect.CO_COROUTINE:  # the cell awaits at top level, as Jupyter allows
         if not loop:
+            import asyncio
+
             loop.append(asyncio.Runner())
         loop[0].run(eval(code, namespace))
     else:
@@ -190,7 +191,7 @@ def load_module(path: Path, name: str, *, next_step: str, skip: set[str] = SKIPP
     module = types.ModuleType(name)
     module.__file__ = str(path)
     module.display = display
-    loop: list[asyncio.Runner] = []
+    loop: list = []  # the event loop top-level awaits run on, made when a cell first needs it
     try:
         for cell in read_cells(path, next_step=next_step):
             if cell.kind != "code" or skip.intersection(cell.tags):
