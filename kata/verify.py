@@ -101,13 +101,19 @@ def _judge(kata: Kata, variant: str, result: dict, must_fail: set[str], exact: b
 
 
 def run_evidence(kata: Kata, notebook: Path) -> str | None:
-    """Run every cell but the check and the setup, evidence included; what went wrong, if anything."""
+    """Run every cell but the check and the setup, evidence included, on a database of their own
+    (as a fresh kernel would have); what went wrong, if anything."""
+    from bookshop.db import DATABASE_URL_ENV, fresh_database
+    from bookshop.upstream import environment
+
     skipped = SKIPPED_TAGS - {"evidence"}
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.chdir(Path(notebook).parent):
-            load_module(Path(notebook), f"evidence_{kata.id.replace('-', '_')}", next_step="fix the source.", skip=skipped)
-    except KataError as error:
-        return str(error)
+    with tempfile.TemporaryDirectory(prefix="evidence-") as folder:
+        try:
+            with (environment(**{DATABASE_URL_ENV: fresh_database(Path(folder))}),
+                  contextlib.redirect_stdout(io.StringIO()), contextlib.chdir(Path(notebook).parent)):
+                load_module(Path(notebook), f"evidence_{kata.id.replace('-', '_')}", next_step="fix the source.", skip=skipped)
+        except KataError as error:
+            return str(error)
     return None
 
 
