@@ -1,4 +1,6 @@
-"""Check: one `POST /orders` uses one session and one transaction; a refused order writes nothing."""
+"""Check: one `POST /orders` uses one session and one transaction, committed once, before the
+answer; an order refused at any step (a sold-out book, or the database saying no to the order,
+its lines or the stock) writes nothing."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -7,20 +9,40 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from bookshop.client import open_client
-from bookshop.observe import run_sql
-from checks.harness import learner
+from bookshop.client import SERVER_ERRORS, open_client
+from bookshop.db import DATABASE_URL_ENV, fresh_database
+from bookshop.observe import engine_events, response_spy, run_sql
+from checks.feedback import expect, fail
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "test_placing_an_order_uses_one_session_not_two",
     "test_a_refused_order_leaves_no_order_rows_behind",
-    "test_an_order_that_cannot_be_saved_takes_no_stock",
+    "test_an_order_the_database_refuses_at_any_step_leaves_nothing_behind",
+    "test_a_placed_order_is_committed_once_before_the_201_is_sent",
     "test_an_order_in_stock_is_saved_with_its_lines_and_takes_the_copies",
     "test_ordering_more_copies_than_the_shop_has_is_refused",
 ]
 
 # In the seeded shop: Dune (3) has 5 copies, Dune Messiah (4) has 1, Parable of the Sower (6) none.
 SEEDED_STOCK = {1: 4, 3: 5, 4: 1, 6: 0}
+
+# Where the database can say no while an order is saved, and how the check makes it say no.
+REFUSALS = {
+    "the new order row": "CREATE TRIGGER refuse BEFORE INSERT ON orders "
+                         "BEGIN SELECT RAISE(ABORT, 'the orders table refuses new rows'); END",
+    "the order's lines": "CREATE TRIGGER refuse BEFORE INSERT ON order_lines "
+                         "BEGIN SELECT RAISE(ABORT, 'the order_lines table refuses new rows'); END",
+    "the change of stock": "CREATE TRIGGER refuse BEFORE UPDATE OF stock ON books "
+                           "BEGIN SELECT RAISE(ABORT, 'the books table refuses stock changes'); END",
+}
+
+ONE_TRANSACTION = ("A transaction is saved or undone as a whole, and a session holds one at a time. "
+                   "FastAPI runs a dependency once per request and hands its value to every "
+                   "parameter that asks for it, unless one opts out. Do every step in the request's "
+                   "one session and commit once, after the last step. FastAPI docs: 'Using the same "
+                   "dependency multiple times'; SQLAlchemy docs: 'When do I construct a Session, "
+                   "when do I commit it, and when do I close it?'.")
 
 
 @contextmanager
@@ -59,17 +81,22 @@ async def test_placing_an_order_uses_one_session_not_two(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         with _sessions_that_touch_the_database() as began:
             response = await client.post("/orders", json=_order((3, 1)))
-    assert response.status_code == 201, (
-        f"POST /orders for one copy of Dune (5 in stock) answered {response.status_code} "
-        f"{response.text[:120]}: an order in stock must still be placed, with 201."
+    expect(
+        response.status_code == 201,
+        f"POST /orders for one copy of Dune (5 in stock) answered {brief(response)}, not 201 Created.",
+        "An order in stock must still be placed.",
     )
     sessions = len({id(session) for session in began})
-    assert sessions == 1, (
+    expect(
+        sessions == 1,
         f"One POST /orders did its work in {sessions} database sessions, so in {sessions} separate "
-        "transactions that commit or roll back independently. `Depends(get_session, use_cache=False)` "
-        "(or a helper that calls the sessionmaker itself) opens a second one. Declare "
-        "`SessionDep = Annotated[AsyncSession, Depends(get_session)]` once and use it in every "
-        "dependency: FastAPI runs `get_session` once per request and shares its session."
+        "transactions, each committed or rolled back on its own.",
+        "One order is one unit of work: the order, its lines and the copies taken off the shelf. "
+        "Split over two transactions, a failure between them keeps half of it: an order with no "
+        "copies set aside, or copies gone for no order.",
+        nudge="How many times does get_session run for one POST /orders, and which parameter "
+              "asks for the second session?",
+        concept=ONE_TRANSACTION,
     )
 
 
@@ -78,52 +105,110 @@ async def test_a_refused_order_leaves_no_order_rows_behind(kata_ns, shop_db):
     # The last Dune Messiah, plus a Parable of the Sower, which is sold out: the order must be refused.
     async with open_client(learner(kata_ns, "app")) as client:
         response = await client.post("/orders", json=_order((4, 1), (6, 1)))
-    # A learner who drops the stock check and lets CHECK (stock >= 0) refuse the row gets a 500.
-    why = (
-        " The database's CHECK (stock >= 0) is a last line of defence, not an answer to the "
-        "customer: check the stock and raise HTTPException(409)."
-        if response.status_code == 500
-        else ""
-    )
-    assert response.status_code == 409, (
-        f"An order with a sold-out book (Parable of the Sower) answered {response.status_code} "
-        f"{response.text[:120]}; it must be refused with 409 Conflict.{why}"
+    backstop = (" The database's own rule that stock never goes below 0 refused it, which is a last "
+                "line of defence, not an answer the customer can act on." if response.status_code == 500 else "")
+    expect(
+        response.status_code == 409,
+        f"An order with a sold-out book (Parable of the Sower) answered {brief(response)}, not 409 "
+        f"Conflict.{backstop}",
+        "The customer must learn that a book is sold out, to change the order.",
+        nudge="Does the stock step still refuse a book that is sold out, before taking copies?",
     )
     orders, lines = _order_rows(shop_db)
-    assert (orders, lines) == (0, 0), (
-        f"POST /orders answered 409, yet it left {orders} order row(s) and {lines} order line(s) "
-        "in the database: the order was committed before the stock step failed. Do every step "
-        "in the request's one session and commit once, at the end, after every step succeeded; "
-        "a step that raises then leaves nothing behind."
+    expect(
+        (orders, lines) == (0, 0),
+        f"POST /orders answered 409, yet it left {orders} order row(s) and {lines} order line(s) in "
+        "the database: the order had been committed before the stock step refused it.",
+        "The warehouse packs every order in the table: the customer was told no, and gets a "
+        "parcel anyway, with copies the stock still counts as on the shelf.",
+        nudge="When is the order committed, and has the stock step run by then?",
+        concept=ONE_TRANSACTION,
     )
     stock = _stock(shop_db, 4, 6)
-    assert stock == {4: 1, 6: 0}, (
-        f"The refused order changed the stock to {stock} (it was {{4: 1, 6: 0}}): a stock change "
-        "was committed before another step failed. Commit once, at the end."
+    expect(
+        stock == {4: 1, 6: 0},
+        f"The refused order changed the stock to {stock}; it was {{4: 1, 6: 0}}.",
+        "Copies taken off the shelf for an order that does not exist can never be sold.",
+        nudge="Is a change of stock committed before another step fails?",
+        concept=ONE_TRANSACTION,
     )
 
 
 @pytest.mark.anyio
-async def test_an_order_that_cannot_be_saved_takes_no_stock(kata_ns, shop_db):
-    # The orders table refuses new rows, as a full disk or a broken constraint would.
-    run_sql(
-        shop_db,
-        "CREATE TRIGGER orders_refused BEFORE INSERT ON orders "
-        "BEGIN SELECT RAISE(ABORT, 'the orders table refuses new rows'); END",
+async def test_an_order_the_database_refuses_at_any_step_leaves_nothing_behind(kata_ns, tmp_path, monkeypatch):
+    # The database says no to one write of the order in turn, as a full disk or a broken constraint
+    # would. Whichever write it refuses, the order must be all or nothing.
+    app = learner(kata_ns, "app")
+    for number, (write, trigger) in enumerate(REFUSALS.items()):
+        folder = tmp_path / f"refused-{number}"
+        folder.mkdir()
+        url = fresh_database(folder)
+        monkeypatch.setenv(DATABASE_URL_ENV, url)
+        run_sql(url, trigger)
+        SERVER_ERRORS.clear()  # a failure below shows what the server raised for this case only
+        async with open_client(app) as client:
+            response = await client.post("/orders", json=_order((3, 2)))
+        orders, lines = _order_rows(url)
+        stock = _stock(url, 3)[3]
+        left = [f"{orders} order row(s)", f"{lines} order line(s)"] if orders or lines else []
+        if stock != SEEDED_STOCK[3]:
+            left.append(f"Dune's stock at {stock} instead of {SEEDED_STOCK[3]}")
+        left_text = ", ".join(left[:-1]) + f" and {left[-1]}" if len(left) > 1 else "".join(left)
+        case = f"The check made the database refuse {write} while an order for 2 copies of Dune was saved."
+        if response.status_code == 201:
+            fail(
+                f"{case} POST /orders still answered {brief(response)}"
+                f"{', and left ' + left_text if left else ''}.",
+                "A 201 promises the order is saved: the customer waits for a parcel that is never "
+                "packed, or one that is packed without its copies being counted.",
+                nudge="Does the answer wait until the database has accepted every write of the order?",
+                concept=ONE_TRANSACTION,
+            )
+        if left:
+            fail(
+                f"{case} POST /orders answered {response.status_code}, and left {left_text}: part of "
+                "the order had been committed before that write failed.",
+                "Half an order is worse than none: an order the warehouse packs with no copies set "
+                "aside for it, or copies gone from the shelf that no order holds, which nobody can "
+                "sell again.",
+                nudge="How many transactions does one order use, and which of them had committed "
+                      "when the refused write ran?",
+                concept=ONE_TRANSACTION,
+            )
+
+
+@pytest.mark.anyio
+async def test_a_placed_order_is_committed_once_before_the_201_is_sent(kata_ns, shop_db):
+    with engine_events("commit") as log:
+        async with open_client(response_spy(learner(kata_ns, "app"), log)) as client:
+            log.clear()  # only what this request does
+            response = await client.post("/orders", json=_order((3, 1)))
+    steps = [f"{entry[1]} sent" if entry[0] == "response-start" else "COMMIT" for entry in log]
+    expect(
+        response.status_code == 201,
+        f"POST /orders for one copy of Dune (5 in stock) answered {brief(response)}, not 201 Created.",
+        "An order in stock must still be placed.",
     )
-    async with open_client(learner(kata_ns, "app")) as client:
-        response = await client.post("/orders", json=_order((3, 2)))
-    assert response.status_code != 201, (
-        f"POST /orders answered 201 although the database refused to save the order "
-        f"({response.text[:120]}): do not report success for an order that was not saved."
+    commits = steps.count("COMMIT")
+    expect(
+        commits == 1,
+        f"One successful POST /orders sent {commits} COMMIT(s): {' -> '.join(steps)}.",
+        "Each COMMIT makes part of the order permanent on its own; whatever fails between two "
+        "of them, the part committed first stays."
+        if commits > 1 else "Nothing the request wrote was made permanent: the order is lost.",
+        nudge="Count the commits one order goes through. Which one is the last step?",
+        concept=ONE_TRANSACTION,
     )
-    stock = _stock(shop_db, 3)[3]
-    assert stock == SEEDED_STOCK[3], (
-        f"Saving the order failed (POST /orders answered {response.status_code}; the check made the "
-        f"orders table refuse new rows), but Dune's stock "
-        f"went from {SEEDED_STOCK[3]} to {stock}: the copies were committed in a transaction of their "
-        "own, so they left the shelf with no order holding them. Taking stock first does not help "
-        "while there are two commits; use the request's one session and commit once, at the end."
+    expect(
+        steps.index("COMMIT") < steps.index("201 sent"),
+        f"The order of events was: {' -> '.join(steps)}. The customer was told the order was placed "
+        "before the database had accepted it.",
+        "Until the COMMIT succeeds, the database may still refuse the order; refused after the "
+        "answer, the customer keeps a 201 for an order that does not exist. The same trap as in "
+        "'Commit before you answer'.",
+        nudge="When does code after a dependency's yield run: before or after the response?",
+        concept="Code after a yield dependency's yield runs once the response has been sent "
+                "(FastAPI's default scope since 0.118). Commit in the endpoint, before it returns.",
     )
 
 
@@ -131,23 +216,32 @@ async def test_an_order_that_cannot_be_saved_takes_no_stock(kata_ns, shop_db):
 async def test_an_order_in_stock_is_saved_with_its_lines_and_takes_the_copies(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         response = await client.post("/orders", json=_order((3, 2), (4, 1), user_id=2))
-    assert response.status_code == 201, (
-        f"POST /orders for 2 Dune and the last Dune Messiah, all in stock, answered "
-        f"{response.status_code} {response.text[:120]}; expected 201 Created."
+    expect(
+        response.status_code == 201,
+        f"POST /orders for 2 Dune and the last Dune Messiah, all in stock, answered {brief(response)}, "
+        "not 201 Created.",
+        "An order in stock must still be placed.",
     )
-    body = response.json()
+    body = json_of(response)
     order_id = body.get("id") if isinstance(body, dict) else None
     saved = run_sql(shop_db, "SELECT id, user_id FROM orders")
-    assert saved == [(order_id, 2)], (
-        f"After a 201 the database holds the orders {saved}, and the response said {body}: "
-        "the order must be saved, for user 2, with the id the response returns."
+    expect(
+        saved == [(order_id, 2)],
+        f"After the 201 the database holds the orders {saved} (id, user), and the response said "
+        f"{brief(response, 120)}.",
+        "The order must be saved, for user 2, under the id the customer was given.",
     )
     lines = sorted(run_sql(shop_db, "SELECT book_id, quantity FROM order_lines"))
-    assert lines == [(3, 2), (4, 1)], f"The order's lines were saved as {lines}; expected [(3, 2), (4, 1)]."
+    expect(
+        lines == [(3, 2), (4, 1)],
+        f"The order's lines were saved as {lines} (book, quantity), not [(3, 2), (4, 1)].",
+        "The warehouse packs from the order lines.",
+    )
     stock = _stock(shop_db, 3, 4)
-    assert stock == {3: 3, 4: 0}, (
-        f"After the order, the stock is {stock}; expected {{3: 3, 4: 0}}: placing an order must "
-        "take the copies off the shelf, in the same transaction as the order."
+    expect(
+        stock == {3: 3, 4: 0},
+        f"After the order the stock is {stock}, not {{3: 3, 4: 0}}.",
+        "Placing an order takes its copies off the shelf, in the same transaction as the order.",
     )
 
 
@@ -155,9 +249,15 @@ async def test_an_order_in_stock_is_saved_with_its_lines_and_takes_the_copies(ka
 async def test_ordering_more_copies_than_the_shop_has_is_refused(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         response = await client.post("/orders", json=_order((1, 5)))
-    assert response.status_code == 409, (
-        f"Ordering 5 copies of The Left Hand of Darkness (4 in stock) answered {response.status_code} "
-        f"{response.text[:120]}; expected 409 Conflict. Keep checking the stock before taking copies."
+    expect(
+        response.status_code == 409,
+        f"Ordering 5 copies of The Left Hand of Darkness (4 in stock) answered {brief(response)}, not "
+        "409 Conflict.",
+        "The customer must learn that there are not enough copies; the shop cannot promise them.",
     )
     stock = _stock(shop_db, 1)[1]
-    assert stock == SEEDED_STOCK[1], f"A refused order changed the stock from {SEEDED_STOCK[1]} to {stock}."
+    expect(
+        stock == SEEDED_STOCK[1],
+        f"The refused order changed the stock from {SEEDED_STOCK[1]} to {stock}.",
+        "A refused order takes nothing off the shelf.",
+    )

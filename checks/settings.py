@@ -1,19 +1,31 @@
-"""Check: settings come from a cached `get_settings()` dependency read at startup, never at import;
-the receipt secret is required, used for signing, and never shown."""
+"""Check: the settings are read when the app starts (not at import, not per request), reach the
+endpoints through a dependency a test can replace, and the receipt secret is required, used for
+signing, and never shown.
+
+The check never calls the learner's settings dependency itself (it may take the request). It
+watches instead: every construction of the learner's ``Settings`` class, and when it happened
+(before the app finished starting, or while it served requests); and what the endpoints answer.
+"""
 
 import hashlib
 import hmac
+import inspect
+import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from fastapi import params
 from pydantic import SecretStr
 
 from bookshop.client import open_client
-from checks.harness import learner
+from checks.feedback import expect, fail
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "kata_shop_environment",
     "test_app_refuses_to_start_without_a_receipt_secret",
-    "test_endpoints_take_settings_from_get_settings_so_tests_can_override_them",
+    "test_a_test_can_hand_the_endpoints_other_settings",
     "test_settings_are_read_once_when_the_app_starts_not_at_import",
     "test_receipt_secret_never_appears_in_a_response_or_a_repr",
     "test_order_limit_is_still_enforced",
@@ -24,7 +36,9 @@ SECRET_ENV = "SHOP_RECEIPT_SECRET"
 LIMIT_ENV = "SHOP_MAX_BOOKS_PER_ORDER"
 TEST_SECRET = "kata-test-secret-5bd1c9e2"
 OVERRIDE_SECRET = "kata-override-secret-93f0a7"
+CODE_DEFAULT = "changeme"  # the starter's default: the secret anyone who read the code knows
 USER_ID, BOOK_ID, BOOK_PRICE = 1, 3, 1099  # Dune, in the seeded shop
+SETTINGS_ROUTES = ("/orders/quote", "/about")
 
 
 def _order(books: int) -> dict:
@@ -33,9 +47,9 @@ def _order(books: int) -> dict:
 
 def _signed_with(secret: str, books: int, response) -> bool:
     """Whether ``response`` is a quote for ``books`` copies of Dune, signed with ``secret``."""
-    if response.status_code != 200:
+    body = json_of(response)
+    if response.status_code != 200 or not isinstance(body, dict):
         return False
-    body = response.json()
     total = BOOK_PRICE * books
     message = f"user={USER_ID};books={books};total={total}".encode()
     expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
@@ -43,41 +57,63 @@ def _signed_with(secret: str, books: int, response) -> bool:
     return quoted == (books, total) and hmac.compare_digest(expected, str(body.get("signature", "")))
 
 
-def _clear_settings_cache(ns: dict) -> None:
-    cache_clear = getattr(ns.get("get_settings"), "cache_clear", None)
-    if callable(cache_clear):
-        cache_clear()
-
-
-def _get_settings(ns: dict):
-    if not callable(ns.get("get_settings")):
-        pytest.fail(
-            "The notebook has no `get_settings()`: the endpoints read `settings`, one object built "
-            "at import, so a test can neither replace it nor change it. Define `get_settings()` "
-            "returning `Settings()`, cache it with `@lru_cache`, and let the endpoints receive it "
-            "as `Annotated[Settings, Depends(get_settings)]`.",
-            pytrace=False,
+def _settings_class(ns: dict) -> type:
+    settings_class = learner(ns, "Settings")
+    if not isinstance(settings_class, type):
+        fail(
+            f"`Settings` is a {type(settings_class).__name__}, not the settings class.",
+            "The check watches the settings class to see when the app reads its configuration.",
         )
-    return ns["get_settings"]
+    return settings_class
 
 
-def _settings_in_force(ns: dict):
-    """The settings the learner's app uses: from `get_settings()`, or the starter's global."""
-    if callable(ns.get("get_settings")):
-        return ns["get_settings"]()
-    if "settings" not in ns:
-        pytest.fail(
-            "The notebook defines neither `get_settings()` (the fix) nor `settings` (the starter). "
-            "Did the kata cells run without an error? A `Settings()` that raises at import stops "
-            "the cell before anything after it is defined.",
-            pytrace=False,
+@contextmanager
+def _constructions(settings_class: type, timeline: list) -> Iterator[list]:
+    """Note ``("built", settings)`` in ``timeline`` each time ``settings_class`` is instantiated."""
+    had_own = "__init__" in vars(settings_class)
+    original = settings_class.__init__
+
+    def watched(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        timeline.append(("built", self))
+
+    settings_class.__init__ = watched
+    try:
+        yield timeline
+    finally:
+        if had_own:
+            settings_class.__init__ = original
+        else:
+            del settings_class.__init__
+
+
+def _built(timeline: list) -> list:
+    return [entry[1] for entry in timeline if isinstance(entry, tuple) and entry[0] == "built"]
+
+
+def _settings_in_force(ns: dict, settings_class: type, timeline: list):
+    """The settings the app runs with: the last one it built during this test or, when it built
+    none (the starter reads them at import), the settings object the notebook holds."""
+    built = _built(timeline)
+    if built:
+        return built[-1]
+    held = [value for value in ns.values() if isinstance(value, settings_class)]
+    if not held:
+        fail(
+            "The app built no settings while it started and served requests, and the notebook holds "
+            "no settings object either: the check found no settings the app runs with.",
+            "The endpoints need the shop's settings (the order limit, the receipt secret) to answer.",
+            nudge="Where do the endpoints get their settings from, and when is that object built?",
         )
-    return ns["settings"]
+    return held[-1]
 
 
 def _setting(settings, name: str):
     if not hasattr(settings, name):
-        pytest.fail(f"The settings have no `{name}` field any more: keep it, the shop needs it.", pytrace=False)
+        fail(
+            f"The settings have no field {name} any more.",
+            "The shop needs it: keep the field, with its name.",
+        )
     return getattr(settings, name)
 
 
@@ -86,14 +122,80 @@ def _secret_value(settings) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
+def _returns_settings(call, settings_class: type) -> bool:
+    try:
+        returned = typing.get_type_hints(call).get("return")
+    except Exception:  # noqa: BLE001 - a hint that cannot be resolved says nothing
+        return False
+    return isinstance(returned, type) and issubclass(returned, settings_class)
+
+
+def _is_settings(annotation, settings_class: type) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, settings_class)
+
+
+def _declared_providers(call, settings_class: type) -> list:
+    """The dependencies ``call`` declares for parameters typed as the settings:
+    ``Annotated[Settings, Depends(x)]`` or ``settings: Settings = Depends(x)`` give ``x``."""
+    try:
+        hints = typing.get_type_hints(call, include_extras=True)
+        defaults = {name: p.default for name, p in inspect.signature(call).parameters.items()}
+    except Exception:  # noqa: BLE001 - a signature that cannot be read declares nothing we can use
+        return []
+    found = []
+    for name, hint in hints.items():
+        if name == "return":
+            continue
+        marks = [defaults.get(name)]
+        if typing.get_origin(hint) is typing.Annotated:
+            hint, *extras = typing.get_args(hint)
+            marks += extras
+        for mark in marks:
+            if isinstance(mark, params.Depends) and _is_settings(hint, settings_class):
+                found.append(mark.dependency or hint)
+    return found
+
+
+def _settings_dependencies(app, settings_class: type) -> list:
+    """What provides the settings to the endpoints: every dependency, at any depth under the
+    routes that use settings, that a parameter typed as the settings depends on, that is declared
+    to return the settings, or that is the settings class itself."""
+    found: list = []
+
+    def note(call) -> None:
+        if call is not None and not any(call is known for known in found):
+            found.append(call)
+
+    def walk(dependant) -> None:
+        for call in _declared_providers(dependant.call, settings_class) if dependant.call else ():
+            note(call)
+        for sub in dependant.dependencies:
+            if sub.call is settings_class or _returns_settings(sub.call, settings_class):
+                note(sub.call)
+            walk(sub)
+
+    for route in app.routes:
+        if getattr(route, "path", None) in SETTINGS_ROUTES and hasattr(route, "dependant"):
+            walk(route.dependant)
+    return found
+
+
+def _clear_caches(ns: dict) -> None:
+    """A fresh server process starts with nothing cached: forget any cached function's results."""
+    for value in list(ns.values()):
+        cache_clear = getattr(value, "cache_clear", None)
+        if callable(cache_clear) and callable(value):
+            cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def kata_shop_environment(kata_ns, monkeypatch):
     """Each test starts like a fresh server: a known secret, the default limit, nothing cached."""
     monkeypatch.setenv(SECRET_ENV, TEST_SECRET)
     monkeypatch.delenv(LIMIT_ENV, raising=False)
-    _clear_settings_cache(kata_ns)
+    _clear_caches(kata_ns)
     yield
-    _clear_settings_cache(kata_ns)
+    _clear_caches(kata_ns)
 
 
 @pytest.mark.anyio
@@ -103,129 +205,224 @@ async def test_app_refuses_to_start_without_a_receipt_secret(kata_ns, shop_db, m
         async with open_client(learner(kata_ns, "app")) as client:
             response = await client.post("/orders/quote", json=_order(2))
     except Exception as error:  # the startup failed, as it should; now it must say why
-        assert "receipt_secret" in str(error).lower(), (
-            f"Without {SECRET_ENV} the startup failed, but its error does not name the missing "
-            f"setting: {type(error).__name__}: {str(error)[:120]}. Let pydantic's ValidationError "
-            "through: it names `receipt_secret`."
+        text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+        expect(
+            "receipt_secret" in str(error).lower(),
+            f"Without {SECRET_ENV} the app refused to start, as it should, but its error does not "
+            f"name the missing setting: {text[:160]}",
+            "Whoever deploys has to learn which setting is missing from that one message; an error "
+            "that does not name it sends them searching through the code while the shop is down.",
+            nudge="What does the error raised when a required setting is missing say?",
         )
         return
     if response.status_code >= 500:
-        pytest.fail(
-            f"Without {SECRET_ENV} the app started, then answered POST /orders/quote with "
-            f"{response.status_code}: the missing secret was found by a request, after the server "
-            "had reported itself ready. Call `get_settings()` in the lifespan, before its `yield`, "
-            "so a bad configuration stops the startup instead.",
-            pytrace=False,
+        fail(
+            f"Without {SECRET_ENV} the app started and reported itself ready, then answered the "
+            f"first quote {brief(response)}: the missing secret was found by a request.",
+            "A deploy that starts looks healthy and takes traffic: customers find the missing "
+            "secret, one failed request at a time. A deploy that cannot start is stopped before "
+            "anyone is served, and its error names what is missing.",
+            nudge="What does the app do with its settings while it starts, before the first request?",
+            concept="Fail fast at startup: read and validate the settings in the lifespan, before "
+                    "its yield, so a bad configuration stops the start. FastAPI docs: 'Lifespan Events'.",
         )
-    pytest.fail(
-        f"Without {SECRET_ENV} the app started and answered POST /orders/quote with "
-        f"{response.status_code}: it signs quotes with a secret nobody configured, and a default "
-        "secret in the code is one anyone can read. Make `receipt_secret` a required `SecretStr` "
-        "(no default) and call `get_settings()` in the lifespan, so a missing secret stops the "
-        "startup.",
-        pytrace=False,
+    forged = f" The signature verifies with '{CODE_DEFAULT}', the default written in the code." if _signed_with(
+        CODE_DEFAULT, 2, response) else ""
+    fail(
+        f"Without {SECRET_ENV} the app started and answered POST /orders/quote {response.status_code}: "
+        f"it signed quotes with a secret nobody configured.{forged}",
+        "A default secret is in the source code, so everyone who can read the code knows it, and "
+        "whoever knows it can sign a quote for any price that the checkout service will trust. A "
+        "deploy that forgot the secret must not start.",
+        nudge="What value does the receipt secret take when the environment does not set it?",
+        concept="A setting without a default is required: pydantic-settings refuses to build the "
+                "settings without it and names the field. Pydantic docs: 'Settings Management'.",
     )
 
 
 @pytest.mark.anyio
-async def test_endpoints_take_settings_from_get_settings_so_tests_can_override_them(kata_ns, shop_db):
-    get_settings = _get_settings(kata_ns)
-    settings_class, app = learner(kata_ns, "Settings"), learner(kata_ns, "app")
+async def test_a_test_can_hand_the_endpoints_other_settings(kata_ns, shop_db):
+    settings_class, app = _settings_class(kata_ns), learner(kata_ns, "app")
+    providers = _settings_dependencies(app, settings_class)
+    if not providers:
+        fail(
+            "POST /orders/quote and GET /about receive their settings from no dependency: the "
+            "check, like a test, found nothing to replace to hand them other settings (a limit of "
+            "2 books, another secret).",
+            "Tests need settings of their own: a low limit to test the promotion, a known secret to "
+            "check a signature. Endpoints that reach for one shared object can only be tested with "
+            "whatever the machine's environment held when that object was built.",
+            nudge="How does an endpoint receive a database session here? Could it receive its "
+                  "settings the same way?",
+            concept="Dependency injection: declare the settings as a dependency of the endpoint, "
+                    "and a test swaps it through app.dependency_overrides. FastAPI docs: "
+                    "'Settings and Environment Variables' and 'Testing Dependencies with Overrides'.",
+        )
     override = settings_class(receipt_secret=OVERRIDE_SECRET, max_books_per_order=2)
-    app.dependency_overrides[get_settings] = lambda: override
+    for provider in providers:
+        app.dependency_overrides[provider] = lambda: override  # the harness restores them
     async with open_client(app) as client:
         three = await client.post("/orders/quote", json=_order(3))
         two = await client.post("/orders/quote", json=_order(2))
-    assert three.status_code == 422, (
-        f"With `app.dependency_overrides[get_settings]` allowing 2 books, an order of 3 got "
-        f"{three.status_code}: POST /orders/quote does not take its limit from `get_settings`. "
-        "Give it a parameter `settings: Annotated[Settings, Depends(get_settings)]` and use it."
+    expect(
+        three.status_code == 422,
+        f"With its settings dependency overridden to allow 2 books, POST /orders/quote answered an "
+        f"order of 3 books {brief(three)}: the limit it applies does not come from the settings it "
+        "receives.",
+        "A test that hands the endpoint other settings must see them applied; otherwise it tests "
+        "the machine's configuration, not the code.",
+        nudge="Where does the endpoint read its limit from?",
     )
-    assert _signed_with(OVERRIDE_SECRET, 2, two), (
-        f"With `get_settings` overridden, the quote for 2 books ({two.status_code}) was not signed "
-        "with the overriding settings' secret: sign with the `settings` the endpoint receives."
+    expect(
+        _signed_with(OVERRIDE_SECRET, 2, two),
+        f"With its settings dependency overridden, the quote for 2 books ({brief(two)}) was not "
+        "signed with the secret of the settings the endpoint received.",
+        "The signature must come from the settings the endpoint is given, so that a test with a "
+        "known secret can verify it.",
+        nudge="Which settings object does the signing read its secret from?",
     )
 
 
 @pytest.mark.anyio
 async def test_settings_are_read_once_when_the_app_starts_not_at_import(kata_ns, shop_db, monkeypatch):
     monkeypatch.setenv(LIMIT_ENV, "2")
-    async with open_client(learner(kata_ns, "app")) as client:
-        three = await client.post("/orders/quote", json=_order(3))
-        two = await client.post("/orders/quote", json=_order(2))
-    assert (three.status_code, two.status_code) == (422, 200), (
-        f"{LIMIT_ENV}=2 was set before the app started, yet an order of 3 books got "
-        f"{three.status_code} (and 2 books got {two.status_code}): the app runs with settings read "
-        "earlier, when its module was imported. Build them in `get_settings()`, which the "
-        "lifespan and the endpoints call, and never at import."
+    settings_class, app = _settings_class(kata_ns), learner(kata_ns, "app")
+    timeline: list = []
+    with _constructions(settings_class, timeline):
+        async with open_client(app) as client:
+            timeline.append("started")
+            three = await client.post("/orders/quote", json=_order(3))
+            two = await client.post("/orders/quote", json=_order(2))
+            about = await client.get("/about")
+    started = timeline.index("started")
+    at_startup, later = len(_built(timeline[:started])), len(_built(timeline[started:]))
+    never = " The app did not build its settings at all while it started and served: the settings it used had been read before, when its cell ran." if not at_startup + later else ""
+    expect(
+        (three.status_code, two.status_code) == (422, 200),
+        f"{LIMIT_ENV}=2 was set before the app started, yet an order of 3 books was answered "
+        f"{brief(three, 60)} (and 2 books {two.status_code}).{never}",
+        "Tests, staging and production set their configuration before they start the app: an app "
+        "that read its settings earlier ignores them all. The promotion's limit cannot be tested, "
+        "and a deploy runs with whatever the environment held when the code was first imported.",
+        nudge="When does the line that reads the environment run: when the cell runs, or when the "
+              "app starts?",
+        concept="Import time is for definitions; configuration is read at startup, in the lifespan "
+                "or in a dependency it calls. FastAPI docs: 'Settings and Environment Variables'.",
     )
-    get_settings = _get_settings(kata_ns)
-    assert get_settings() is get_settings(), (
-        "`get_settings()` built a new Settings on every call, so every request re-reads and "
-        "re-validates the environment and may run with settings the app was not started with. "
-        "Decorate it with `@lru_cache`; tests reset it with `get_settings.cache_clear()`."
+    when = (f"built {at_startup} time(s) while the app started, then {later} more time(s)" if at_startup
+            else f"not built while the app started, but {later} time(s)")
+    expect(
+        later == 0,
+        f"The settings were {when} while it served 3 requests: requests read the environment "
+        "themselves.",
+        "Each build re-reads and re-validates the environment: requests may run with settings other "
+        "than the ones the app was started and checked with, and a bad value surfaces as a 500 in "
+        "the middle of traffic instead of a failed start.",
+        nudge="How many times does the code that builds the settings run, and who calls it?",
+        concept="Build the settings once per process, at startup, and hand that one object to every "
+                "request: a cached function (functools.lru_cache) or the lifespan's state. FastAPI "
+                "docs: 'Settings and Environment Variables', 'Creating the Settings only once'.",
+    )
+    expect(
+        about.status_code == 200,
+        f"GET /about answered {brief(about)}.",
+        "The support team still needs to see what the server runs with.",
     )
 
 
 @pytest.mark.anyio
 async def test_receipt_secret_never_appears_in_a_response_or_a_repr(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
-        about = await client.get("/about")
-        responses = [
-            about,
-            await client.post("/orders/quote", json=_order(2)),
-            await client.post("/orders/quote", json=_order(99)),
-        ]
-    assert about.status_code == 200 and "max_books_per_order" in about.text, (
-        f"GET /about answered {about.status_code} {about.text[:80]}: the support team still "
-        "needs to see what the server runs with. Keep the endpoint and its settings; hide only "
-        "the secret."
+    settings_class, app = _settings_class(kata_ns), learner(kata_ns, "app")
+    timeline: list = []
+    with _constructions(settings_class, timeline):
+        async with open_client(app) as client:
+            about = await client.get("/about")
+            responses = [
+                about,
+                await client.post("/orders/quote", json=_order(2)),
+                await client.post("/orders/quote", json=_order(99)),
+            ]
+    expect(
+        about.status_code == 200 and "max_books_per_order" in about.text,
+        f"GET /about answered {brief(about)}, without the settings the server runs with.",
+        "The support team's first question is what a server runs with: keep the endpoint and its "
+        "settings, and hide only the secret.",
     )
-    settings = _settings_in_force(kata_ns)
-    secret = _secret_value(settings)
-    leaked = [f"{r.request.method} {r.request.url.path}" for r in responses if secret in r.text]
-    assert not leaked, (
-        f"{' and '.join(sorted(set(leaked)))} returned the receipt secret in clear. Type "
-        "`receipt_secret` as `SecretStr`: its JSON and its repr show '**********', and only "
-        "`.get_secret_value()` returns the value."
+    settings = _settings_in_force(kata_ns, settings_class, timeline)
+    secrets = {TEST_SECRET, _secret_value(settings)} - {""}
+    leaked = sorted({f"{r.request.method} {r.request.url.path}" for r in responses if any(s in r.text for s in secrets)})
+    expect(
+        not leaked,
+        f"{' and '.join(leaked)} returned the receipt secret in clear.",
+        "Anyone who can call the endpoint, or read a proxy's or a browser's log of it, now holds "
+        "the secret that makes the checkout service trust a quote.",
+        nudge="What does the settings' JSON show for the secret, and could its type hide it?",
+        concept="Pydantic's secret types print as '**********' in reprs and in JSON; the value comes "
+                "out only when asked for explicitly. Pydantic docs: 'Secret types'.",
     )
     shown = [
         how
-        for how, text in (("repr()", repr(settings)), ("str()", str(settings)), ("model_dump_json()", settings.model_dump_json()))
-        if secret in text
+        for how, text in (("repr()", repr(settings)), ("str()", str(settings)), ("JSON", settings.model_dump_json()))
+        if any(s in text for s in secrets)
     ]
-    assert not shown, (
-        f"The settings' {', '.join(shown)} show the receipt secret: any log line or traceback "
-        "that prints the settings leaks it. Type `receipt_secret` as `SecretStr`."
+    expect(
+        not shown,
+        f"The settings the app runs with show the receipt secret in their {', '.join(shown)}.",
+        "Any log line, error report or traceback that prints the settings carries the secret to "
+        "everyone who reads the logs.",
+        nudge="What does printing the settings show for the secret, and could its type hide it?",
+        concept="Pydantic's secret types print as '**********'. Pydantic docs: 'Secret types'.",
     )
 
 
 @pytest.mark.anyio
 async def test_order_limit_is_still_enforced(kata_ns, shop_db):
-    limit = _setting(_settings_in_force(kata_ns), "max_books_per_order")
-    async with open_client(learner(kata_ns, "app")) as client:
-        over = await client.post("/orders/quote", json=_order(limit + 1))
-        at = await client.post("/orders/quote", json=_order(limit))
-    assert over.status_code == 422, (
-        f"An order of {limit + 1} books got {over.status_code}, but the limit is {limit}: keep "
-        "refusing orders above `max_books_per_order` with 422."
+    settings_class, app = _settings_class(kata_ns), learner(kata_ns, "app")
+    timeline: list = []
+    with _constructions(settings_class, timeline):
+        async with open_client(app) as client:
+            await client.get("/about")  # by now the app has its settings, however it reads them
+            limit = _setting(_settings_in_force(kata_ns, settings_class, timeline), "max_books_per_order")
+            if not isinstance(limit, int):
+                fail(f"The settings' max_books_per_order is {limit!r}, not a number of books.",
+                     "The shop refuses orders above that number.")
+            over = await client.post("/orders/quote", json=_order(limit + 1))
+            at = await client.post("/orders/quote", json=_order(limit))
+    expect(
+        over.status_code == 422,
+        f"An order of {limit + 1} books was answered {brief(over)}, but the limit is {limit}.",
+        "The shop refuses orders above max_books_per_order: the warehouse packs at most that many.",
     )
-    assert at.status_code == 200 and at.json().get("total_cents") == BOOK_PRICE * limit, (
-        f"An order of exactly {limit} books should be quoted {BOOK_PRICE * limit} cents, got "
-        f"{at.status_code} {at.text[:80]}"
+    body = json_of(at)
+    expect(
+        at.status_code == 200 and isinstance(body, dict) and body.get("total_cents") == BOOK_PRICE * limit,
+        f"An order of exactly {limit} copies of Dune was answered {brief(at)}, not a quote of "
+        f"{BOOK_PRICE * limit} cents.",
+        "Orders within the limit must still be quoted.",
     )
 
 
 @pytest.mark.anyio
 async def test_quote_is_signed_with_the_configured_secret(kata_ns, shop_db):
-    secret = _secret_value(_settings_in_force(kata_ns))
-    async with open_client(learner(kata_ns, "app")) as client:
-        response = await client.post("/orders/quote", json=_order(2))
-    assert response.status_code == 200, (
-        f"POST /orders/quote for 2 books answered {response.status_code} {response.text[:80]}"
+    settings_class, app = _settings_class(kata_ns), learner(kata_ns, "app")
+    timeline: list = []
+    with _constructions(settings_class, timeline):
+        async with open_client(app) as client:
+            response = await client.post("/orders/quote", json=_order(2))
+    expect(
+        response.status_code == 200,
+        f"POST /orders/quote for 2 copies of Dune answered {brief(response)}.",
+        "Quotes within the limit must still be priced and signed.",
     )
-    assert _signed_with(secret, 2, response), (
-        "The quote's signature does not verify with the configured receipt secret, so the "
-        "checkout service would reject it. Sign with `settings.receipt_secret.get_secret_value()`: "
-        "`str()` of a SecretStr is '**********', the same for every secret."
+    secret = _secret_value(_settings_in_force(kata_ns, settings_class, timeline))
+    stars = " It verifies with '**********', the text a hidden secret prints as." if _signed_with(
+        "**********", 2, response) else ""
+    expect(
+        _signed_with(secret, 2, response),
+        f"The quote's signature does not verify with the receipt secret the app runs with.{stars}",
+        "The checkout service verifies every quote with the configured secret: it would reject "
+        "them all. A signature made from the printed form of a hidden secret is the same for every "
+        "secret, so anyone can make it.",
+        nudge="What does the HMAC get: the secret's value, or what the secret prints as?",
+        concept="A SecretStr gives its value only through get_secret_value(); str() is the stars.",
     )

@@ -1,31 +1,55 @@
-"""Check: the session dependency lets every exception through (after rolling back), so an
-endpoint's HTTPException keeps its status and an unexpected error reaches the server as itself."""
+"""Check: the session dependency lets every exception go on unchanged (after rolling back), so an
+endpoint's HTTPException keeps its status, FastAPI's own validation errors keep their 422, an
+unexpected error reaches the server as itself, and every session goes back to the pool."""
 
 import pytest
 from fastapi.exceptions import FastAPIError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from bookshop.client import open_client
-from bookshop.observe import engine_events, run_sql
-from checks.harness import learner
+from bookshop.observe import engine_events, pool_connections, run_sql
+from checks.feedback import expect, fail
+from checks.harness import brief, json_of, learner
 
 __all__ = [
+    "kata_no_waiting_for_locks",
     "test_a_missing_book_is_a_404_not_swallowed_into_a_500",
     "test_a_sold_out_order_is_a_409_not_swallowed_into_a_500",
+    "test_a_malformed_order_is_answered_422_with_the_validation_detail",
     "test_an_unexpected_error_reaches_the_server_as_itself_not_as_response_not_awaited",
+    "test_every_request_gives_its_connection_back_to_the_pool",
     "test_a_failed_order_is_rolled_back_and_leaves_no_rows",
     "test_books_and_orders_still_work_when_nothing_fails",
 ]
 
 SOLD_OUT_ORDER = {"user_id": 1, "lines": [{"book_id": 1}, {"book_id": 6}]}  # book 6 has stock 0
 ONE_COPY_OF_BOOK_1 = {"user_id": 1, "lines": [{"book_id": 1}]}
+MALFORMED_ORDER = {"user_id": "alice", "lines": [{"book_id": 1}]}  # user_id must be a number
+
+# Where FastAPI throws an endpoint's error: the same help for every swallowed or replaced error.
+NUDGE = ("The endpoint runs while get_session is paused at its yield. When the endpoint raises, "
+         "where does that exception go, and what does the except block do with it?")
+CONCEPT = ("FastAPI throws an endpoint's exception into every yield dependency still open, at its "
+           "yield. A dependency may catch it to log or roll back, but the request gets its answer "
+           "only if that same exception leaves the dependency. FastAPI docs: 'Dependencies with "
+           "yield and except'.")
 
 
-def _swallowed(status: int) -> str:
-    return (
-        f"it answered {status}. FastAPI throws the endpoint's HTTPException into get_session at "
-        "its `yield`; the `except Exception` there must send that same exception on, or it never "
-        "reaches FastAPI's handlers and the endpoint's answer is lost. End the block with `raise`."
-    )
+def _give_up_at_once(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 0")
+    cursor.close()
+
+
+@pytest.fixture(autouse=True)
+def kata_no_waiting_for_locks():
+    """No test here writes from two requests at once, so nothing should ever wait for a lock.
+    A session left open still holds its write lock: the next write then fails at once with
+    'database is locked', instead of after SQLite's 5 s wait."""
+    event.listen(Engine, "connect", _give_up_at_once)
+    yield
+    event.remove(Engine, "connect", _give_up_at_once)
 
 
 def _warehouse_down(kata_ns):
@@ -41,14 +65,30 @@ def _warehouse_down(kata_ns):
     return boom
 
 
+def _detail(response):
+    body = json_of(response)
+    return body.get("detail") if isinstance(body, dict) else None
+
+
 @pytest.mark.anyio
 async def test_a_missing_book_is_a_404_not_swallowed_into_a_500(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         response = await client.get("/books/999")
-    assert response.status_code == 404, f"GET /books/999 should answer the endpoint's 404, but {_swallowed(response.status_code)}"
-    assert response.json().get("detail") == "Book not found", (
-        f"GET /books/999 answered 404 with {response.text[:80]}, not the endpoint's own detail "
-        "'Book not found'. Re-raise the same exception; do not replace it."
+    expect(
+        response.status_code == 404,
+        f"GET /books/999 answered {brief(response)}. The endpoint raised its 404 'Book not found', "
+        "but the client never got it.",
+        "A client that asks for a book that does not exist must be told so: a 500 says the server "
+        "broke, so clients retry, monitoring pages someone, and the real answer is lost.",
+        nudge=NUDGE,
+        concept=CONCEPT,
+    )
+    expect(
+        _detail(response) == "Book not found",
+        f"GET /books/999 answered {brief(response)}, not the endpoint's own detail 'Book not found'.",
+        "The detail is what the client shows or acts on; replacing the endpoint's error with another "
+        "one loses it.",
+        nudge="Does the exception that leaves get_session still carry what the endpoint said?",
     )
 
 
@@ -56,13 +96,44 @@ async def test_a_missing_book_is_a_404_not_swallowed_into_a_500(kata_ns, shop_db
 async def test_a_sold_out_order_is_a_409_not_swallowed_into_a_500(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         response = await client.post("/orders", json=SOLD_OUT_ORDER)
-    assert response.status_code == 409, (
-        f"An order for the sold-out Parable of the Sower should answer the endpoint's 409, but "
-        f"{_swallowed(response.status_code)}"
+    expect(
+        response.status_code == 409,
+        f"An order including the sold-out Parable of the Sower answered {brief(response)}. The "
+        "endpoint raised its 409 'Only 0 left of Parable of the Sower', but the client never got it.",
+        "The customer must learn which book is sold out to change the order; a 500 tells them only "
+        "that the shop is broken.",
+        nudge=NUDGE,
+        concept=CONCEPT,
     )
-    assert "Parable of the Sower" in response.json().get("detail", ""), (
-        f"The 409 should tell the customer which book is sold out; it said {response.text[:80]}. "
-        "Re-raise the endpoint's own HTTPException; do not replace it."
+    detail = _detail(response)
+    expect(
+        isinstance(detail, str) and "Parable of the Sower" in detail,
+        f"The sold-out order answered {brief(response)}, without the endpoint's own detail naming "
+        "the book.",
+        "The detail is what tells the customer which book to remove from the order.",
+        nudge="Does the exception that leaves get_session still carry what the endpoint said?",
+    )
+
+
+@pytest.mark.anyio
+async def test_a_malformed_order_is_answered_422_with_the_validation_detail(kata_ns, shop_db):
+    async with open_client(learner(kata_ns, "app")) as client:
+        response = await client.post("/orders", json=MALFORMED_ORDER)
+    detail = _detail(response)
+    names_the_field = isinstance(detail, list) and any(
+        isinstance(error, dict) and isinstance(error.get("loc"), list) and "user_id" in error["loc"] for error in detail
+    )
+    expect(
+        response.status_code == 422 and names_the_field,
+        f"POST /orders with user_id \"alice\" (not a number) answered {brief(response)}. FastAPI "
+        "validates the body after it has opened the request's dependencies, and its 422 with the "
+        "list of invalid fields never reached the client.",
+        "A client that sends a malformed request must be told which field is wrong, with a 4xx it "
+        "will not retry. A 500 blames the server for the client's mistake, and fills the error "
+        "reports with requests nobody can fix on the server.",
+        nudge="FastAPI's own validation error is an exception too, raised while get_session is "
+              "already open. What does the except block turn it into?",
+        concept=CONCEPT,
     )
 
 
@@ -75,22 +146,72 @@ async def test_an_unexpected_error_reaches_the_server_as_itself_not_as_response_
             await client.post("/orders", json=ONE_COPY_OF_BOOK_1)
         except Exception as error:  # what a real server would report in its error log
             raised = error
-    assert raised is not None, (
-        "The warehouse raised RuntimeError, yet no error reached the server: something turned it "
-        "into an ordinary response, so the server's error log and error handling never see it. "
-        "Re-raise the original exception with a bare `raise`; do not raise a new HTTPException."
-    )
-    assert not isinstance(raised, FastAPIError), (
-        f"The warehouse raised RuntimeError({str(boom)!r}), but the server saw FastAPIError: "
-        f"{str(raised).split('.')[0]}. The `except Exception` in get_session swallowed the real "
-        "error, so FastAPI found no response and reported that instead. Re-raise it (`raise`) "
-        "after logging and rolling back."
-    )
-    assert raised is boom or raised.__cause__ is boom, (
-        f"The warehouse raised RuntimeError({str(boom)!r}), but the server saw "
-        f"{type(raised).__name__}: {str(raised)[:80]}. Something replaced the real error on its way "
-        "out; re-raise the original exception with a bare `raise`."
-    )
+    why = ("The server's error log, its error reports and its alerts are built from the exception "
+           "that reaches it: they must name the part that failed, the warehouse, with its own "
+           "message and traceback.")
+    if raised is None:
+        fail(
+            f"The warehouse raised RuntimeError({str(boom)!r}), and no error reached the server: "
+            "the request ended as an ordinary response.",
+            f"{why} An error turned into a response is invisible to the server's error handling.",
+            nudge=NUDGE,
+            concept=CONCEPT,
+        )
+    if isinstance(raised, FastAPIError):
+        fail(
+            f"The warehouse raised RuntimeError({str(boom)!r}), but the server saw FastAPIError: "
+            f"{str(raised).split('.')[0]}. The real error was caught on its way out, and FastAPI, "
+            "left with no response, reported that instead.",
+            f"{why} 'Response not awaited' sends whoever reads the log looking for a bug in "
+            "FastAPI.",
+            nudge=NUDGE,
+            concept=CONCEPT,
+        )
+    if raised is not boom:
+        kept = " The warehouse's error is only attached to it, as its cause." if boom in (raised.__cause__, raised.__context__) else ""
+        fail(
+            f"The warehouse raised RuntimeError({str(boom)!r}), but the server saw another "
+            f"exception: {type(raised).__name__}: {str(raised)[:100]}.{kept}",
+            f"{why} A replacement hides which part failed behind one generic error: every failure "
+            "of every request looks the same in the reports.",
+            nudge="Which exception leaves get_session: the one the endpoint raised, or a new one?",
+            concept=CONCEPT,
+        )
+
+
+@pytest.mark.anyio
+async def test_every_request_gives_its_connection_back_to_the_pool(kata_ns, shop_db):
+    app = learner(kata_ns, "app")
+    get_warehouse = learner(kata_ns, "get_warehouse")
+    cases = [
+        ("GET /books/3", "GET", "/books/3", None, False),
+        ("POST /orders, in stock", "POST", "/orders", {"user_id": 2, "lines": [{"book_id": 3}]}, False),
+        ("GET /books/999", "GET", "/books/999", None, False),
+        ("POST /orders with a sold-out book", "POST", "/orders", SOLD_OUT_ORDER, False),
+        ("POST /orders while the warehouse is down", "POST", "/orders", ONE_COPY_OF_BOOK_1, True),
+        ("POST /orders with a malformed body", "POST", "/orders", MALFORMED_ORDER, False),
+    ]
+    async with open_client(app) as client:
+        for label, method, path, payload, warehouse_down in cases:
+            if warehouse_down:
+                _warehouse_down(kata_ns)
+            with pool_connections() as pool:
+                response = await client.request(method, path, json=payload)
+            app.dependency_overrides.pop(get_warehouse, None)
+            if pool.out:
+                fail(
+                    f"After {label} was answered {response.status_code}, {pool.out} database "
+                    "connection(s) it took from the pool were still out: its session was never "
+                    "closed.",
+                    "A connection kept after its request is one fewer for the next, and it still "
+                    "holds what its transaction locked: under load the pool runs dry, requests "
+                    "wait, then fail with a timeout or 'database is locked'.",
+                    nudge="On which paths through get_session is the session closed: when the "
+                          "endpoint succeeds, when it raises, or both?",
+                    concept="A session must be closed on every path out of the dependency, an "
+                            "exception included; a context manager (or a finally) does that. "
+                            "SQLAlchemy docs: 'Closing' in Session Basics.",
+                )
 
 
 @pytest.mark.anyio
@@ -106,14 +227,21 @@ async def test_a_failed_order_is_rolled_back_and_leaves_no_rows(kata_ns, shop_db
         "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_lines), "
         "(SELECT stock FROM books WHERE id = 1)",
     )[0]
-    assert (orders, lines, stock) == (0, 0, 4), (
+    expect(
+        (orders, lines, stock) == (0, 0, 4),
         f"Two failed orders left {orders} order(s), {lines} order line(s) and {stock} of the 4 copies "
-        "of book 1 in the database. A request that fails must roll its transaction back, never "
-        "commit it: roll back in the `except`, and commit only in the endpoint, on success."
+        "of book 1 in the database.",
+        "A request that fails must leave nothing behind: an order nobody was told about gets packed "
+        "and shipped, and its copies are gone from the stock.",
+        nudge="On the way out of a failed request, is anything committed?",
     )
-    kinds = [kind for kind, _, _ in events]
-    assert "commit" not in kinds and kinds.count("rollback") >= 2, (
-        f"The database saw {kinds} for two failed orders; expected one ROLLBACK each and no COMMIT."
+    kinds = [kind.upper() for kind, _, _ in events]
+    expect(
+        "COMMIT" not in kinds and kinds.count("ROLLBACK") >= 2,
+        f"For two failed orders the database saw {', '.join(kinds) or 'neither a COMMIT nor a ROLLBACK'}, "
+        "where each order should end in a ROLLBACK and none in a COMMIT.",
+        "A transaction left open, or committed, after a failure keeps the failed request's writes.",
+        nudge="What ends the transaction of a request that failed?",
     )
 
 
@@ -122,16 +250,25 @@ async def test_books_and_orders_still_work_when_nothing_fails(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         book = await client.get("/books/3")
         order = await client.post("/orders", json={"user_id": 2, "lines": [{"book_id": 3, "quantity": 2}]})
-    assert book.status_code == 200 and book.json().get("title") == "Dune", (
-        f"GET /books/3 should return Dune from the database, got {book.status_code} {book.text[:80]}"
+    body = json_of(book)
+    expect(
+        book.status_code == 200 and isinstance(body, dict) and body.get("title") == "Dune",
+        f"GET /books/3 answered {brief(book)}, not the book Dune.",
+        "The catalogue must keep working while the error handling changes.",
     )
-    assert order.status_code == 201, f"A valid order should answer 201, got {order.status_code} {order.text[:80]}"
+    expect(
+        order.status_code == 201,
+        f"A valid order for 2 copies of Dune answered {brief(order)}, not 201 Created.",
+        "Orders that nothing goes wrong with must still be placed.",
+    )
     rows = run_sql(
         shop_db,
         "SELECT o.user_id, l.book_id, l.quantity, b.stock FROM orders o "
         "JOIN order_lines l ON l.order_id = o.id JOIN books b ON b.id = l.book_id",
     )
-    assert rows == [(2, 3, 2, 3)], (
-        f"After a successful order for 2 copies of Dune the database holds {rows}; expected the "
-        "order, its line and 3 copies left. The endpoint's commit must still go through."
+    expect(
+        rows == [(2, 3, 2, 3)],
+        f"After a successful order for 2 copies of Dune (5 in stock) the database holds {rows} "
+        "(user, book, quantity, stock left), not the order with 3 copies left.",
+        "A 201 promises the order was saved: the endpoint's commit must still go through.",
     )

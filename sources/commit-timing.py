@@ -14,6 +14,7 @@
 # - when the code after `yield` in a dependency runs: after the response has been sent;
 # - why a COMMIT there can fail while the client keeps its `201`;
 # - how to commit in the endpoint and answer a duplicate with `409 Conflict`.
+# - why a look-up before inserting cannot replace the unique index when two saves arrive together.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -25,8 +26,9 @@ setup_notebook()
 # %% [markdown]
 # ## The bookshop around the problem
 #
-# The app uses the workbook's `lifespan` (kata 1's fix): it creates the engine at startup and
-# hands every request a `sessionmaker` through `request.state`. `Book` is the table, whose
+# The app uses the workbook's `lifespan`, the one "The engine belongs to the lifespan" ends
+# with: it creates the engine at startup, hands every request a `sessionmaker` through
+# `request.state`, and disposes of the engine at shutdown. `Book` is the table, whose
 # `isbn` column is **unique**; `BookIn` is what a publisher sends and `BookOut` what the API
 # answers, with the id the database assigned.
 
@@ -35,6 +37,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,6 +175,90 @@ async def create_book(book: BookIn, session: SessionDep) -> BookOut:
         raise HTTPException(status_code=409, detail="Could not create the book")
     return BookOut.model_validate(row)
 
+# %% tags=["kata", "decoy:check-then-insert"]
+# "Commit in the endpoint, and look the ISBN up first: a duplicate gets its 409 before anything
+# is written, so there is no IntegrityError left to catch." True one request at a time. Two
+# saves of one new ISBN that arrive together both look, both find nothing, both insert, and the
+# unique index refuses the second at its COMMIT: a 500, with nothing to turn it into a 409.
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@app.post("/books", status_code=201)
+async def create_book(book: BookIn, session: SessionDep) -> BookOut:
+    if await session.scalar(select(Book.id).where(Book.isbn == book.isbn)) is not None:
+        raise HTTPException(status_code=409, detail=f"A book with ISBN {book.isbn} already exists")
+    row = Book(**book.model_dump())
+    session.add(row)
+    await session.commit()
+    return BookOut.model_validate(row)
+
+# %% tags=["kata", "alternative:check-then-insert-and-catch"]
+# A look-up first, for a quick and friendly 409 in the common case, and the unique index still
+# has the last word: two saves that arrive together both pass the look-up, and the one the
+# index refuses gets its 409 too.
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@app.post("/books", status_code=201)
+async def create_book(book: BookIn, session: SessionDep) -> BookOut:
+    conflict = HTTPException(status_code=409, detail=f"A book with ISBN {book.isbn} already exists")
+    if await session.scalar(select(Book.id).where(Book.isbn == book.isbn)) is not None:
+        raise conflict
+    row = Book(**book.model_dump())
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise conflict
+    return BookOut.model_validate(row)
+
+# %% tags=["kata", "alternative:commit-in-a-helper"]
+# The commit and its one expected failure live in a small helper the endpoints share; it runs
+# inside the endpoint, so before the answer.
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def save(session: AsyncSession, row: Book, conflict: str) -> None:
+    """Add ``row`` and commit it now; a unique index that says no becomes a 409 with ``conflict``."""
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise HTTPException(status_code=409, detail=conflict)
+
+
+@app.post("/books", status_code=201)
+async def create_book(book: BookIn, session: SessionDep) -> BookOut:
+    row = Book(**book.model_dump())
+    await save(session, row, f"A book with ISBN {book.isbn} already exists")
+    return BookOut.model_validate(row)
+
 # %% [markdown]
 # ## The nightly export
 #
@@ -222,7 +309,7 @@ def nightly_export():
 # was sent.
 
 # %% tags=["evidence"]
-from bookshop.client import shop_client
+from bookshop.client import describe, shop_client
 from bookshop.observe import engine_events, response_spy, run_sql
 
 LATHE = {"isbn": "9781416556961", "title": "The Lathe of Heaven", "author_id": 1, "price_cents": 1599}
@@ -241,7 +328,7 @@ def post(client, log, label, book):
         else entry[0].upper()  # COMMIT, ROLLBACK
         for entry in log
     ]
-    print(f"{label:<34} -> {response.status_code} {response.text[:58]}")
+    print(f"{label:<34} -> {describe(response, 62)}")
     print(f"{'':>8}{' -> '.join(steps)}")
     for error in client.server_errors[before:]:  # what a real server would write to its error log
         print(f"{'':>8}server raised {type(error).__name__}: {str(error).splitlines()[0][:90]}")
@@ -263,6 +350,37 @@ print("books in the database now:", run_sql(database_url(), f"SELECT id, title F
 # fixed, each `COMMIT` comes before the answer, the duplicate gets a 409, and the book posted
 # during the export gets a 500: its publisher knows it was not created and can try again.
 #
+# ## Two saves at once
+#
+# The publisher who clicked "Save" twice did not send the same book twice in a row: the two
+# requests were in flight together. The next cell sends two at the same moment, and makes them
+# overlap at the worst point every time: each request is held just before its
+# `INSERT INTO books` until the other has reached its own (`StatementRendezvous`, one of the
+# workbook's spies). So whatever a request does before it inserts, both have done it before
+# either inserts. The check does the same.
+
+# %% tags=["evidence"]
+from bookshop.observe import StatementRendezvous
+
+DAWN = {"isbn": "9780446603775", "title": "Dawn", "author_id": 3, "price_cents": 1099}
+run_sql(database_url(), f"DELETE FROM books WHERE isbn = '{DAWN['isbn']}'")  # same start on every run
+
+race = StatementRendezvous("INSERT INTO books")
+with race, shop_client(race.app(app)) as client:
+    answers = client.together(("POST", "/books", {"json": DAWN}), ("POST", "/books", {"json": DAWN}))
+    raised = [f"{type(error).__name__}: {str(error).splitlines()[0][:80]}" for error in client.server_errors]
+print("POST /books (Dawn), twice at the same moment:")
+for response in answers:
+    print(f"   -> {describe(response, 70)}")
+print(f"what the two requests sent, in order: {', '.join(f'{who} {verb}' for who, verb in race.steps)}")
+print(f"server raised: {'; '.join(raised) or 'nothing'}")
+print("books with that ISBN now:", run_sql(database_url(), f"SELECT id, title FROM books WHERE isbn = '{DAWN['isbn']}'"))
+
+# %% [markdown]
+# With the starter, one save is answered 201 and the other 500: the unique index on `isbn`
+# refused the second `INSERT`, and nothing turned that refusal into an answer the publisher
+# understands. Fixed, one gets 201 and the other 409, and one Dawn is in the catalogue either way.
+#
 # ## The check
 #
 # Run it. Each failing test names what is wrong; fix the kata cell, run it again, then re-run
@@ -282,7 +400,9 @@ from checks.commit_timing import *
 # ### Hint 1: a nudge
 #
 # Look at the last line of `get_session`, and at the evidence: is `201 sent` printed before or
-# after `COMMIT`? Then ask where in the code an exception can still change the status code.
+# after `COMMIT`? Then ask where in the code an exception can still change the status code, and
+# which part of the system is sure to notice a duplicate ISBN, even when two saves arrive
+# together.
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -293,8 +413,12 @@ from checks.commit_timing import *
 # The COMMIT is the moment the database accepts the book or refuses it, so it belongs where a
 # refusal can still become the answer: in the endpoint, before it returns. A duplicate ISBN is
 # refused by the unique index with `sqlalchemy.exc.IntegrityError`; that one is the client's
-# to fix, so it deserves a `409 Conflict`. Other failures (a locked database) are the
-# server's: let them be a 500.
+# to fix, so it deserves a `409 Conflict`. A look-up before inserting cannot replace that: it
+# sees only books already committed, so two saves that arrive together both pass it. Other
+# failures (a locked database) are the server's: let them be a 500.
+#
+# Read: FastAPI, [Dependencies with yield](https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/);
+# SQLAlchemy, [Session basics](https://docs.sqlalchemy.org/en/21/orm/session_basics.html).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -331,14 +455,23 @@ from checks.commit_timing import *
 #    sessionmaker is built with `expire_on_commit=False`, so `row` keeps its values, id
 #    included, after the commit and `BookOut.model_validate(row)` needs no further query.
 #    (With the default `expire_on_commit=True`, reading `row` after the commit fails in
-#    async code: the attributes are expired and would need a query.)
+#    async code: the attributes are expired and would need a query.) A small helper that
+#    adds, commits and maps the error, called from the endpoint, is the same fix: what matters
+#    is that it runs before the endpoint returns.
 # 3. **Turn the duplicate into 409.** The unique index on `books.isbn` rejects the second
 #    INSERT with `IntegrityError`. Catch exactly that, `await session.rollback()` (after a
 #    failed flush the session refuses any further SQL with `PendingRollbackError` until it
 #    is rolled back), and raise `HTTPException(status_code=409, ...)`.
-# 4. **Leave the dependency one job.** It opens the session and closes it; closing rolls back
+# 4. **Let the index decide, also when saves arrive together.** The second evidence cell and
+#    the check send the same new ISBN twice at once. SQLite lets one writer at a time: the
+#    second `INSERT` waits for the first transaction to commit (up to its 5 s busy timeout),
+#    then the unique index refuses it with `IntegrityError`, which your `except` turns into a
+#    409. A `SELECT` for the ISBN before inserting is fine as a quick first answer in the common
+#    case, but it cannot replace the `except`: both requests look before either inserts, both
+#    find nothing, and without the `except` the refused one is a 500.
+# 5. **Leave the dependency one job.** It opens the session and closes it; closing rolls back
 #    anything not committed, so a request that failed halfway leaves no trace.
-# 5. **Let the server's failures be 500.** A COMMIT refused because the database is locked
+# 6. **Let the server's failures be 500.** A COMMIT refused because the database is locked
 #    now answers 500: the client knows the book was not created and can try again.
 #
 # Why not `Depends(get_session, scope="function")`? It does move the exit code before the
@@ -349,9 +482,7 @@ from checks.commit_timing import *
 # Why not catch `IntegrityError` in the dependency and keep the default scope? The duplicate
 # gets its 409 (its flush fails before the response), but the COMMIT still runs after the
 # 201. Why not `except Exception` and 409? A locked database is not a conflict with the
-# request. And why not look the ISBN up with a SELECT before inserting? Two requests for the
-# same ISBN arriving together both find nothing and both insert; one of them then fails on
-# the unique index anyway (with the SELECT-first version and no `except`, a 500). The
+# request. And why not look the ISBN up with a SELECT instead of catching? See step 4: the
 # constraint is the only check that sees every request, so rely on it and map its error.
 #
 # Read more: FastAPI, [Dependencies with yield](https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/)
@@ -365,3 +496,4 @@ from checks.commit_timing import *
 #   `scope="request"`): put nothing there that can fail in a way the client must know about.
 # - Commit in the endpoint, before returning; the dependency only opens and closes the session.
 # - Map the errors the client can fix (`IntegrityError` → 409) and let the rest be a 500.
+# - A look-up before a write does not replace the constraint: two requests can both pass it.

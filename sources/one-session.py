@@ -13,8 +13,8 @@
 # - that FastAPI runs a dependency once per request and hands the same value to everyone who
 #   asks for it, and that `Depends(..., use_cache=False)` quietly opens a second session;
 # - why two sessions mean two transactions, so one request can commit half of its work;
-# - how one `SessionDep` shared by every dependency, and one commit at the end, make an order
-#   all-or-nothing.
+# - how one session shared by every dependency, and one commit at the end, before the answer,
+#   make an order all-or-nothing, whichever of its writes the database refuses.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -27,9 +27,9 @@ setup_notebook()
 # ## The bookshop around the problem
 #
 # The models (`Book`, `Order`, `OrderLine`), the schemas (`OrderIn`, `OrderOut`) and the app's
-# `lifespan` come from the workbook's `bookshop` package. The lifespan is the one kata 1 built:
-# it creates the engine at startup and puts a `sessionmaker` in every request's
-# `request.state`. In the seeded shop, *Dune Messiah* (book 4) has 1 copy left and
+# `lifespan` come from the workbook's `bookshop` package. The lifespan is the one "The engine
+# belongs to the lifespan" ends with: it creates the engine at startup, puts a `sessionmaker` in
+# every request's `request.state`, and disposes of the engine at shutdown. In the seeded shop, *Dune Messiah* (book 4) has 1 copy left and
 # *Parable of the Sower* (book 6) has none.
 
 # %%
@@ -267,6 +267,132 @@ async def place_order(order_in: OrderIn, session: SessionDep, inventory: Invento
     await session.commit()
     return OrderOut.model_validate(order, from_attributes=True)
 
+# %% tags=["kata", "decoy:commit-for-the-id"]
+# "One session, and the stock is taken before anything is saved. But the lines need the order's
+# id, so commit the order first, then add its lines and commit again." Two commits are two
+# transactions: when saving the lines fails, the order and its copies stay committed.
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+class Inventory:
+    def __init__(self, session: SessionDep):
+        self.session = session
+
+    async def reserve(self, lines: list[OrderLineIn]) -> None:
+        for line in lines:
+            book = await self.session.get(Book, line.book_id)
+            if book is None:
+                raise HTTPException(status_code=404, detail=f"Book {line.book_id} not found")
+            if book.stock < line.quantity:
+                raise HTTPException(status_code=409, detail=f"Only {book.stock} left of {book.title!r}")
+            book.stock -= line.quantity
+
+
+InventoryDep = Annotated[Inventory, Depends()]
+
+
+@app.post("/orders", status_code=201)
+async def place_order(order_in: OrderIn, session: SessionDep, inventory: InventoryDep) -> OrderOut:
+    await inventory.reserve(order_in.lines)
+    order = Order(user_id=order_in.user_id)
+    session.add(order)
+    await session.commit()  # the order has its id now
+    for line in order_in.lines:
+        session.add(OrderLine(order_id=order.id, book_id=line.book_id, quantity=line.quantity))
+    await session.commit()
+    return OrderOut(id=order.id, user_id=order.user_id, lines=order_in.lines)
+
+# %% tags=["kata", "decoy:commit-in-the-dependency"]
+# "One session, and the commit in one place for every endpoint: after the dependency's yield."
+# The order is all-or-nothing now, but that COMMIT runs after the 201 has been sent: if the
+# database refuses it, the customer has already been told the order was placed.
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+        await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+class Inventory:
+    def __init__(self, session: SessionDep):
+        self.session = session
+
+    async def reserve(self, lines: list[OrderLineIn]) -> None:
+        for line in lines:
+            book = await self.session.get(Book, line.book_id)
+            if book is None:
+                raise HTTPException(status_code=404, detail=f"Book {line.book_id} not found")
+            if book.stock < line.quantity:
+                raise HTTPException(status_code=409, detail=f"Only {book.stock} left of {book.title!r}")
+            book.stock -= line.quantity
+
+
+InventoryDep = Annotated[Inventory, Depends()]
+
+
+@app.post("/orders", status_code=201)
+async def place_order(order_in: OrderIn, session: SessionDep, inventory: InventoryDep) -> OrderOut:
+    order = order_from(order_in)
+    session.add(order)
+    await inventory.reserve(order_in.lines)
+    await session.flush()  # the id, for the answer; get_session commits
+    return OrderOut.model_validate(order, from_attributes=True)
+
+# %% tags=["kata", "alternative:one-transaction-block"]
+# The same single transaction, written as a block: `session.begin()` commits when the block
+# ends and rolls back if anything in it raises. The block ends before the return, so before
+# the answer.
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+class Inventory:
+    """The warehouse's side of an order: takes the copies off the shelf."""
+
+    def __init__(self, session: SessionDep):
+        self.session = session
+
+    async def reserve(self, lines: list[OrderLineIn]) -> None:
+        for line in lines:
+            book = await self.session.get(Book, line.book_id)
+            if book is None:
+                raise HTTPException(status_code=404, detail=f"Book {line.book_id} not found")
+            if book.stock < line.quantity:
+                raise HTTPException(status_code=409, detail=f"Only {book.stock} left of {book.title!r}")
+            book.stock -= line.quantity
+
+
+InventoryDep = Annotated[Inventory, Depends()]
+
+
+@app.post("/orders", status_code=201)
+async def place_order(order_in: OrderIn, session: SessionDep, inventory: InventoryDep) -> OrderOut:
+    async with session.begin():
+        order = order_from(order_in)
+        session.add(order)
+        await inventory.reserve(order_in.lines)
+    return OrderOut.model_validate(order, from_attributes=True)
+
 # %% [markdown]
 # The endpoint below only uses `SessionDep`, so it stays as it is while you fix the cell above.
 
@@ -282,38 +408,51 @@ async def read_book(book_id: int, session: SessionDep) -> BookOut:
 # ## The evidence
 #
 # The next cell replays Alice's order: the last *Dune Messiah* plus a sold-out
-# *Parable of the Sower*. It records the database connections the request checked out (each
-# session gets one for its transaction) and whether each transaction was committed or rolled
-# back, then counts what the refused order left in the database.
+# *Parable of the Sower*. Then Bob orders one copy of *Dune*, which is in stock. For each
+# request it records the database connections checked out (each session gets one for its
+# transaction), whether each transaction was committed or rolled back, and when the answer was
+# sent; then it counts what the refused order left in the database.
 
 # %% tags=["evidence"]
-from bookshop.client import shop_client
+from bookshop.client import describe, shop_client
 from bookshop.db import database_url
-from bookshop.observe import engine_events, run_sql
+from bookshop.observe import engine_events, response_spy, run_sql
 
 
 def order_rows() -> tuple[int, int]:
     return run_sql(database_url(), "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_lines)")[0]
 
 
-alice = {"user_id": 1, "lines": [{"book_id": 4, "quantity": 1}, {"book_id": 6, "quantity": 1}]}
-with shop_client(app) as client:
-    orders_before, lines_before = order_rows()
-    with engine_events("connect", "commit", "rollback") as events:
-        response = client.post("/orders", json=alice)
-    orders_after, lines_after = order_rows()
-    stock = {book_id: client.get(f"/books/{book_id}").json()["stock"] for book_id in (4, 6)}
+def steps(events) -> str:
+    return " -> ".join(f"{entry[1]} sent" if entry[0] == "response-start" else entry[0] for entry in events)
 
-print(f"POST /orders -> {response.status_code}  {response.json()}")
-print(f"what the request did in the database: {' -> '.join(kind for kind, _, _ in events)}")
-print(f"connections (one per transaction): {sum(kind == 'connect' for kind, _, _ in events)}")
-print(f"left behind by the refused order: {orders_after - orders_before} order(s), {lines_after - lines_before} order line(s)")
-print(f"stock now: Dune Messiah {stock[4]}, Parable of the Sower {stock[6]}")
+
+run_sql(database_url(), "UPDATE books SET stock = 5 WHERE id = 3")  # Dune: same start on every run
+alice = {"user_id": 1, "lines": [{"book_id": 4, "quantity": 1}, {"book_id": 6, "quantity": 1}]}
+bob = {"user_id": 2, "lines": [{"book_id": 3, "quantity": 1}]}
+with engine_events("connect", "commit", "rollback") as events, shop_client(response_spy(app, events)) as client:
+    orders_before, lines_before = order_rows()
+    events.clear()
+    refused = client.post("/orders", json=alice)
+    refused_steps = steps(events)
+    orders_after, lines_after = order_rows()
+    events.clear()
+    placed = client.post("/orders", json=bob)
+    placed_steps = steps(events)
+
+stock = dict(run_sql(database_url(), "SELECT id, stock FROM books WHERE id IN (4, 6)"))
+print(f"Alice: POST /orders -> {describe(refused)}")
+print(f"   in the database: {refused_steps}")
+print(f"   left behind: {orders_after - orders_before} order(s), {lines_after - lines_before} order line(s)")
+print(f"   stock now: Dune Messiah {stock.get(4)}, Parable of the Sower {stock.get(6)}")
+print(f"Bob:   POST /orders -> {describe(placed)}")
+print(f"   in the database: {placed_steps}")
 
 # %% [markdown]
 # With the starter you should see the 409 Alice saw, two connections (one commit, one
 # rollback), and one order with two lines left in the database: an order nobody paid for,
 # for a copy the stock still counts as on the shelf. Run the cell again and one more appears.
+# Bob's order, which succeeds, shows why: two connections, two COMMITs, one per session.
 #
 # ## The check
 #
@@ -333,9 +472,10 @@ from checks.one_session import *
 # %% [markdown] tags=["hint"]
 # ### Hint 1: a nudge
 #
-# Look at how `Inventory` asks for its session: `Depends(get_session, use_cache=False)`. Then
-# count the `commit()` calls in `POST /orders`, and ask which one runs first. What is in the
-# database if the second step raises `HTTPException(409)`?
+# Look at how `Inventory` asks for its session. Then count the `commit()` calls in
+# `POST /orders` and ask which one runs first. What is in the database if the step after it
+# raises `HTTPException(409)`, or if the database refuses the order's lines or the change of
+# stock? And when does the last commit run: before the customer gets the 201, or after?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -344,10 +484,14 @@ from checks.one_session import *
 # undone as a whole. FastAPI caches a dependency's value for the whole request: every
 # parameter that depends on `get_session` gets the *same* session, unless one of them says
 # `use_cache=False`, which runs `get_session` again and opens a second session, with a
-# transaction of its own. Two transactions commit separately, so when the second step fails,
-# the first one's commit stays. Give the whole request one session, let the steps only change
-# objects in it, and commit once, after the last step succeeded. A step that raises then
-# leaves nothing: closing an uncommitted session rolls its work back.
+# transaction of its own. Two transactions commit separately, and so do two commits in one
+# session: when a later step fails, what an earlier commit saved stays. Give the whole request
+# one session, let the steps only change objects in it, and commit once, after the last step
+# succeeded and before the endpoint returns (code after a dependency's `yield` runs after the
+# answer has gone, as "Commit before you answer" showed). A step that raises then leaves
+# nothing: closing an uncommitted session rolls its work back.
+#
+# Read: FastAPI, [Using the same dependency multiple times](https://fastapi.tiangolo.com/tutorial/dependencies/sub-dependencies/#using-the-same-dependency-multiple-times).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -361,9 +505,11 @@ from checks.one_session import *
 #
 # @app.post("/orders", status_code=201)
 # async def place_order(order_in: OrderIn, session: SessionDep, inventory: InventoryDep) -> OrderOut:
-#     session.add(order_from(order_in))
+#     order = order_from(order_in)  # the order and its lines, in one object graph
+#     session.add(order)
 #     ...  # reserve the copies
-#     await session.commit()  # once, last
+#     await session.commit()  # once, last, before the return
+#     ...
 # ```
 
 # %% [markdown]
@@ -380,22 +526,33 @@ from checks.one_session import *
 # 2. **Steps change objects; they do not commit.** `Inventory.reserve` lowers `book.stock` on
 #    objects the request's session tracks and returns. It no longer decides when the work is
 #    saved, so it can be reused by any endpoint that has a bigger transaction around it.
-# 3. **Commit once, at the end.** `place_order` adds the order, runs every step, and only then
-#    calls `await session.commit()`: the order, its lines and the stock are written in one
+# 3. **Commit once, at the end, before the answer.** `place_order` adds the order (with its
+#    lines: `order_from` builds them as one object graph, so SQLAlchemy inserts the order, gets
+#    its id and inserts the lines in one flush), runs every step, and only then calls
+#    `await session.commit()`: the order, its lines and the stock are written in one
 #    transaction. If a step raises (`HTTPException(409)` for a sold-out book, or the database
-#    refusing a row), the commit never runs; `get_session`'s `async with` closes the session
-#    and the transaction is rolled back. Nothing is half-written.
+#    refusing the order, a line or the stock change, as the check makes it do in turn), the
+#    commit never runs; `get_session`'s `async with` closes the session and the transaction is
+#    rolled back. Nothing is half-written. And because the commit is in the endpoint, a refused
+#    commit becomes the answer, instead of arriving after a 201.
 # 4. **The database still guards the stock.** `books.stock` has a `CHECK (stock >= 0)`
 #    constraint, so a negative stock can never be saved. It is a last line of defence, not the
 #    answer to the customer: on its own it turns a sold-out book into a 500 instead of a 409.
+#
+# `async with session.begin(): ...` around the steps is the same fix written as a block: it
+# commits when the block ends and rolls back if it raises, and the check accepts it.
 #
 # Why not take the copies first and save the order after? A sold-out book then stops the
 # order before it is saved, but there are still two commits: when saving the order fails
 # after the stock was committed, the copies have left the shelf and no order holds them. Why
 # not just remove `use_cache=False`? One session is necessary but not enough: each `commit()`
 # ends a transaction, and the endpoint still commits the order before the stock step runs.
-# And a helper that opens `async with request.state.sessionmaker()` itself is a second
-# session too, even with no `Depends` flag in sight.
+# Why not commit the order first "to get its id" for the lines? `flush()` gets the id without
+# ending the transaction; a commit there leaves an order without its lines when saving them
+# fails. Why not commit after `get_session`'s `yield`, once for every endpoint? The order is
+# all-or-nothing then, but its COMMIT runs after the 201 has been sent. And a helper that
+# opens `async with request.state.sessionmaker()` itself is a second session too, even with no
+# `Depends` flag in sight.
 #
 # Read more: FastAPI, [Using the same dependency multiple times](https://fastapi.tiangolo.com/tutorial/dependencies/sub-dependencies/#using-the-same-dependency-multiple-times)
 # and [Dependencies with yield](https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/);
@@ -406,5 +563,5 @@ from checks.one_session import *
 #   once and let FastAPI's per-request cache hand the same session to every dependency.
 # - `use_cache=False`, a different `scope=`, or a helper calling the sessionmaker itself each
 #   give the request a second session, and a second transaction.
-# - Prefer helpers that change objects and an endpoint that commits once, after every step
-#   succeeded: then one place decides when the request's work is saved.
+# - Helpers change objects; the endpoint commits once, after every step succeeded and before
+#   it returns: one place decides when the request's work is saved.

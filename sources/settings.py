@@ -12,12 +12,12 @@
 # limit: it sets `SHOP_MAX_BOOKS_PER_ORDER=3` and the app keeps allowing 5.
 #
 # **You will learn**
-# - why a default secret hides a missing configuration, and how a required `SecretStr` makes the
-#   absence loud while keeping the value out of every repr and response;
+# - why a default secret hides a missing configuration, and how pydantic can make the absence
+#   loud while keeping the value out of every repr and response;
 # - why import time is the wrong moment both to *read* settings (tests and deploys cannot change
 #   them afterwards) and to *fail* on them (everything that imports the module needs the secret);
-# - the FastAPI pattern: a cached `get_settings()` dependency, called once in the lifespan so a bad
-#   configuration stops the startup, and replaceable in tests with `app.dependency_overrides`.
+# - how FastAPI hands settings to the endpoints: read once when the app starts, so that a bad
+#   configuration stops the startup, and passed through a dependency that a test can replace.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -31,10 +31,13 @@ setup_notebook()
 #
 # `BaseSettings` comes from the `pydantic-settings` package (since Pydantic 2,
 # `from pydantic import BaseSettings` raises `PydanticImportError`); it fills each field from an
-# environment variable, here with the prefix `SHOP_`. The order schema (`OrderIn`), the `Book`
-# model and the database lifespan (`shop_lifespan`, which yields a `sessionmaker` into each
-# request's state) come from the workbook's `bookshop` package. `sign_quote` is what the checkout
-# service checks: whoever knows the secret can mint a quote for any price.
+# environment variable, here with the prefix `SHOP_`. The order schema (`OrderIn`) and the `Book`
+# model come from the workbook's `bookshop` package, and so does `shop_lifespan`, the lifespan
+# "The engine belongs to the lifespan" ends with: it builds the engine at startup, yields a
+# `sessionmaker` into each request's state, and disposes of the engine at shutdown. To add
+# startup work of your own, wrap it and pass its state on, as that kata's last section shows.
+# `sign_quote` is what the checkout service checks: whoever knows the secret can mint a quote
+# for any price.
 
 # %%
 import hashlib
@@ -218,6 +221,35 @@ async def lifespan(app: FastAPI):
 
 app = FastAPI(lifespan=lifespan)
 
+# %% tags=["kata", "alternative:settings-in-lifespan-state"]
+# The lifespan builds the settings itself, once, and hands them to every request through its
+# state, next to the sessionmaker; the dependency reads them from the request. No cache needed:
+# the lifespan runs once per app.
+from pydantic import SecretStr
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOP_")
+
+    receipt_secret: SecretStr
+    max_books_per_order: int = 5
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = Settings()  # a missing or invalid setting stops the startup here
+    async with shop_lifespan(app) as state:
+        yield {**state, "settings": settings}
+
+
+def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+app = FastAPI(lifespan=lifespan)
+
 # %% [markdown]
 # The second cell holds the endpoints. Where do they get their settings from, and could a test
 # hand them different ones?
@@ -268,7 +300,7 @@ async def quote(order: OrderIn, session: SessionDep, settings: SettingsDep) -> Q
 import os
 from contextlib import contextmanager
 
-from bookshop.client import shop_client
+from bookshop.client import describe, shop_client
 
 DEPLOYED_SECRET = "k7-Qv9-from-the-vault"
 FOUR_BOOKS = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 2}, {"book_id": 5, "quantity": 2}]}
@@ -295,25 +327,27 @@ def fresh_server(**environment: str):
 
 
 print("1. Deployed without SHOP_RECEIPT_SECRET")
+quote_response = None
 try:
     with fresh_server() as client:
         quote_response = client.post("/orders/quote", json=FOUR_BOOKS)
-    print(f"   the app started; POST /orders/quote -> {quote_response.status_code}")
-    if quote_response.status_code == 200:
-        body = quote_response.json()
-        forged = sign_quote("changeme", OrderIn(**FOUR_BOOKS), body["books"], body["total_cents"])
-        print(f"   anyone can forge its signature with 'changeme': {hmac.compare_digest(forged, body['signature'])}")
 except Exception as error:  # a startup that fails is what we hope to see here
     print(f"   the app refused to start: {type(error).__name__}")
     print("      " + "\n      ".join(str(error).splitlines()[:3]))
+if quote_response is not None:
+    print(f"   the app started; POST /orders/quote -> {describe(quote_response)}")
+    body = quote_response.json() if quote_response.status_code == 200 else {}
+    if isinstance(body, dict) and body.get("signature"):
+        forged = sign_quote("changeme", OrderIn(**FOUR_BOOKS), body.get("books", 0), body.get("total_cents", 0))
+        print(f"   anyone can forge its signature with 'changeme': {hmac.compare_digest(forged, str(body['signature']))}")
 
 print(f"2. Deployed with SHOP_RECEIPT_SECRET={DEPLOYED_SECRET!r} and SHOP_MAX_BOOKS_PER_ORDER=3")
 with fresh_server(SHOP_RECEIPT_SECRET=DEPLOYED_SECRET, SHOP_MAX_BOOKS_PER_ORDER="3") as client:
     about_response = client.get("/about")
     quote_response = client.post("/orders/quote", json=FOUR_BOOKS)
     log_line = repr(Settings(receipt_secret=DEPLOYED_SECRET))
-print(f"   GET /about -> {about_response.status_code} {about_response.text}")
-print(f"   POST /orders/quote with 4 books -> {quote_response.status_code} {quote_response.text[:70]}")
+print(f"   GET /about -> {describe(about_response, 120)}")
+print(f"   POST /orders/quote with 4 books -> {describe(quote_response)}")
 print(f"   a log line that prints the settings: {log_line}")
 
 # %% [markdown]
@@ -321,19 +355,15 @@ print(f"   a log line that prints the settings: {log_line}")
 # `/about` shows the receipt secret in clear, and it is still `"changeme"`, not the deployed one:
 # the settings were read when the cell ran, before this deploy's environment existed. For the
 # same reason the limit is still 5 (so 4 books are accepted). A log line that prints the
-# settings prints the secret too. Nothing crashed, which is why this ships.
-# With the fix, the first deploy refuses to start with pydantic's message, `/about` and the log
-# line show `'**********'`, and 4 books get 422.
+# settings prints the secret too. Nothing crashed, which is why this ships. A fixed app refuses
+# the first deploy, with a message naming the missing setting; in the second, `/about` and the
+# log line show stars where the secret was, and 4 books are refused with 422.
 #
 # **Why not fail at import?** The snippet's other half, `settings = Settings()` at the top of
 # `main.py`, is often defended as "fail fast". Remove the default and it does fail, but at the
-# wrong moment. Everything that imports `main` now needs the production secret: run `pytest`
-# without it and *collection* stops with `Interrupted: 1 error during collection`, so not one
-# test runs, including tests that never touch the settings. And the values are frozen at that
-# moment: `monkeypatch.setenv(...)` in a test comes after the import, and
-# `app.dependency_overrides` cannot reach a module-level variable. The right moment is the app's
-# startup: read the settings in the lifespan, and a missing secret stops the server before it
-# accepts a single request, with pydantic's message naming the field.
+# wrong moment: everything that imports `main` (a test runner, a migration script, a linter
+# that imports) now needs the production secret, and the values are frozen before any test or
+# server could set them. The moment that matters is the app's startup.
 #
 # ## The check
 #
@@ -353,9 +383,10 @@ from checks.settings import *
 # %% [markdown] tags=["hint"]
 # ### Hint 1: a nudge
 #
-# Look for the line that reads the environment (`Settings()`) and ask *when* it runs: once,
-# when the cell is executed. Then look at `receipt_secret`: what happens when nobody sets
-# `SHOP_RECEIPT_SECRET`, and what does `repr(settings)` print?
+# Find the line that reads the environment and ask *when* it runs: when the cell is executed, or
+# when a server starts the app? Then look at `receipt_secret`: what value does it take when
+# nobody sets `SHOP_RECEIPT_SECRET`, and what does printing the settings show? Last, how could a
+# test hand `quote` a limit of its own?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -363,9 +394,14 @@ from checks.settings import *
 # A field without a default is *required*: `Settings()` then raises a `ValidationError` that
 # names `receipt_secret` when the variable is missing. Typed `SecretStr`, the value prints as
 # `'**********'` in reprs and in JSON, and only `.get_secret_value()` returns it. Build the
-# settings in a function the endpoints depend on, `Depends(get_settings)`: a test can then
-# replace it through `app.dependency_overrides`. Cache that function so the environment is
-# read once, and call it in the lifespan so the app cannot start with a bad configuration.
+# settings once, when the app starts, so a bad configuration stops the startup: in the lifespan,
+# or in a cached function (`functools.lru_cache`) that the lifespan calls. Hand them to the
+# endpoints as a dependency, `Depends(get_settings)`: a test can then replace it through
+# `app.dependency_overrides`. The dependency can return the cached object, or read what the
+# lifespan put in the request's state.
+#
+# Read: FastAPI, [Settings and Environment Variables](https://fastapi.tiangolo.com/advanced/settings/);
+# Pydantic, [Settings Management](https://docs.pydantic.dev/latest/concepts/pydantic_settings/).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -381,7 +417,7 @@ from checks.settings import *
 #
 # @asynccontextmanager
 # async def lifespan(app: FastAPI):
-#     get_settings()
+#     get_settings()  # at startup: a missing secret stops the app here
 #     async with shop_lifespan(app) as state:
 #         yield state
 #
@@ -389,7 +425,9 @@ from checks.settings import *
 # async def quote(..., settings: Annotated[Settings, Depends(get_settings)]) -> QuoteOut:
 #     ...  # sign with settings.receipt_secret.get_secret_value()
 # ```
-# Delete the module-level `settings = Settings()`.
+# Delete the module-level `settings = Settings()`. (Or build `Settings()` in the lifespan, yield
+# it in the state next to the sessionmaker, and let `get_settings(request)` return
+# `request.state.settings`.)
 
 # %% [markdown]
 # ## The walkthrough
@@ -406,39 +444,45 @@ from checks.settings import *
 #    without special cases. Call `.get_secret_value()` only where the secret is used: in the
 #    HMAC. (`str(secret)` is the ten stars, so a signature made from it is the same for every
 #    secret.)
-# 3. **Read settings in a cached dependency.** `get_settings()` builds `Settings()` on its
-#    first call; `@lru_cache` returns that same object afterwards, so the environment is read
-#    and validated once per process. `lru_cache` does not cache exceptions: a call that raised
-#    is tried again next time. Tests call `get_settings.cache_clear()` after changing the
-#    environment.
+# 3. **Read the settings once, at startup.** Either way works, and the check accepts both:
+#    - a cached `get_settings()`: `@lru_cache` builds `Settings()` on the first call and returns
+#      that same object afterwards; the lifespan calls it before its `yield`, so the first call
+#      is the startup's. `lru_cache` does not cache exceptions: a call that raised is tried
+#      again next time. Tests call `get_settings.cache_clear()` after changing the environment.
+#    - the lifespan's state: the lifespan builds `Settings()` itself and yields
+#      `{**state, "settings": settings}`, and `get_settings(request: Request)` returns
+#      `request.state.settings`. Each start of the app reads the environment afresh, with no
+#      cache to clear, which is what tests want.
+#
+#    Either way, with the secret missing the `ValidationError` escapes the lifespan: Starlette
+#    reports `lifespan.startup.failed` to the server, with pydantic's message, before the app
+#    has served a single request.
 # 4. **Inject, do not import.** Endpoints declare `settings: Annotated[Settings,
 #    Depends(get_settings)]`, so a test can give them other settings with
 #    `app.dependency_overrides[get_settings] = lambda: Settings(...)`. An override changes what
-#    endpoints receive, not what the lifespan calls: tests that start the app still set
-#    `SHOP_RECEIPT_SECRET`, as this check does with `monkeypatch.setenv`.
-# 5. **Fail fast at startup.** The lifespan calls `get_settings()` before it yields. With the
-#    secret missing, the `ValidationError` escapes the lifespan: Starlette reports
-#    `lifespan.startup.failed` to the server, with pydantic's message, before the app has
-#    served a single request.
+#    endpoints receive, not what the lifespan builds: tests that start the app still set
+#    `SHOP_RECEIPT_SECRET`, as this check does.
 #
 # Why not keep a default and just type it `SecretStr`? The secret is hidden, but a deploy that
 # forgot the variable still starts and signs with `"changeme"`, which anyone who has read the
-# code knows. Why not skip the call in the lifespan, since the field is required anyway? Then
-# the server starts, says it is ready, and answers 500 to every quote: the failure moved from
-# the deploy, where it is cheap, to the customers. Why not drop `@lru_cache`? Every request
-# would re-read the environment, and requests could run with settings other than the ones the
-# app was started and checked with. And `settings = Settings()` at import with a required
-# secret fails fast, but for every tool that imports the module, and it freezes the values
-# before any test can set them.
+# code knows. Why not skip reading the settings in the lifespan, since the field is required
+# anyway? Then the server starts, says it is ready, and answers 500 to every quote: the failure
+# moved from the deploy, where it is cheap, to the customers. Why not drop `@lru_cache`? Every
+# request would re-read the environment (the check counts how often `Settings` is built, and
+# when), and requests could run with settings other than the ones the app was started and
+# checked with. And `settings = Settings()` at import with a required secret fails fast, but for
+# every tool that imports the module, and it freezes the values before any test can set them.
 #
 # Read more: FastAPI, [Settings and Environment Variables](https://fastapi.tiangolo.com/advanced/settings/)
 # and [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/);
+# Starlette, [Lifespan state](https://www.starlette.io/lifespan/);
 # Pydantic, [Settings Management](https://docs.pydantic.dev/latest/concepts/pydantic_settings/)
 # and [Secret types](https://docs.pydantic.dev/latest/api/types/#pydantic.types.SecretStr).
 #
 # ### What to remember
 # - A secret has no default. Make it a required `SecretStr`, and call `.get_secret_value()` only
 #   where the secret is used.
-# - Read settings through a cached `get_settings()` dependency, never at import; tests override
-#   it with `app.dependency_overrides` or reset it with `get_settings.cache_clear()`.
-# - Fail fast at startup, not at import: call `get_settings()` in the lifespan.
+# - Read settings once, when the app starts (in the lifespan, or a cached `get_settings()` the
+#   lifespan calls), never at import and never per request.
+# - Hand them to endpoints through a dependency, so tests can replace them with
+#   `app.dependency_overrides`.
