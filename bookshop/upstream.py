@@ -65,9 +65,12 @@ def lookup_service(title: str, path: str, answers: dict[str, dict]) -> FastAPI:
 
     ``app.state`` holds what a check may change between requests: ``answers`` (by ISBN),
     ``fail_with`` (a status to answer every request with, or None) and ``meeting`` (a
-    ``bookshop.observe.MeetingPoint``, or None); it records ``calls`` (the ISBNs asked for, in
-    order) and ``client_ports`` (the TCP port each request came from: requests on one kept-alive
-    connection share a port, a new connection has a new one).
+    ``bookshop.observe.MeetingPoint``, or None: it may hold an answer, for the ISBNs it
+    concerns); it records ``calls`` (the ISBNs asked for, in order) and ``client_ports`` (the TCP
+    port each request came from: requests on one kept-alive connection share a port, a new
+    connection has a new one). A request reads the state when it arrives, so a check that
+    replaces ``meeting`` or ``calls`` never sees a late request of an earlier test in them
+    unless it arrives late too: give each test an ISBN of its own where that matters.
     """
     upstream = FastAPI(title=title)
     upstream.state.answers = answers
@@ -83,6 +86,8 @@ def lookup_service(title: str, path: str, answers: dict[str, dict]) -> FastAPI:
         state.calls.append(isbn)
         state.client_ports.append(request.client.port)
         meeting = state.meeting
+        if meeting is not None and not meeting.concerns(isbn):
+            meeting = None
         if meeting is not None:
             meeting.arrive(path)
         try:

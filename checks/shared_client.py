@@ -1,39 +1,108 @@
-"""Check: one httpx client, built in the lifespan, serves every request and is closed on shutdown."""
+"""Check: one httpx client, built in the lifespan, serves every request, gives up on a hung price
+service, caps its connections, and is closed on shutdown."""
 
 import socket
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from bookshop.client import open_client
-from bookshop.observe import ClientLog, http_clients
+from bookshop.observe import ClientLog, MeetingPoint, clock_runs_out, http_clients
 from bookshop.prices import PRICES_URL_ENV, price_service, todays_prices
-from bookshop.upstream import serve
-from checks.harness import learner
+from bookshop.upstream import environment, serve
+from checks.feedback import expect, fail
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "shop_price_server",
+    "shop_price_lookups",
     "shop_price_service",
     "test_sequential_price_lookups_share_one_connection_not_a_client_per_request",
     "test_the_price_client_is_closed_when_the_app_shuts_down",
     "test_the_price_client_has_a_timeout_you_chose_and_none_is_unlimited",
+    "test_a_price_service_that_hangs_is_answered_502_once_the_timeout_runs_out",
+    "test_the_price_client_caps_the_connections_it_opens",
     "test_the_price_in_the_response_comes_from_the_price_service",
     "test_a_price_service_outage_is_answered_502_and_the_shop_still_starts",
 ]
 
 DUNE_ISBN, KINDRED_ISBN = "9780441172719", "9780807083697"  # books 3 and 5 in the seeded shop
-LOOKUPS = 3
+LOOKUPS = 2
+LOCAL = "http://127.0.0.1:"  # every service the check starts, and any an earlier start used
+HOLD_LIMIT = 0.3  # a held price service gives up after this: only a lookup with no timeout waits it out
+SAFETY = 5.0  # never reached by working code: it only keeps a broken one from hanging the check
+LIFESPAN = ("Build what the app needs in its lifespan, as in 'The engine belongs to the lifespan': each "
+            "start builds its own and closes it after the yield. Read HTTPX's 'Clients' and FastAPI's "
+            "'Lifespan Events'.")
+
+
+def _closed_port() -> socket.socket:
+    """A port that is bound but not listening: every connection to it is refused at once."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    return closed
+
+
+async def _an_earlier_start(app) -> None:
+    """Start the app once and look a price up, against a price service that is down."""
+    with _closed_port() as closed, environment(**{PRICES_URL_ENV: f"http://127.0.0.1:{closed.getsockname()[1]}"}):
+        try:
+            async with open_client(app) as client:
+                await client.get("/books/3/price")
+        except Exception:  # noqa: BLE001 - only what the app keeps afterwards matters
+            pass
 
 
 @pytest.fixture(scope="module")
-def shop_price_server() -> Iterator[tuple[FastAPI, str]]:
-    """The distributor's price service on a real port, for the whole check (stopping costs ~0.2 s)."""
+def shop_price_server(request) -> Iterator[tuple[FastAPI, str]]:
+    """The distributor's price service on a real port, for the whole check (stopping costs ~0.2 s).
+
+    Every start of an app follows an earlier one: the evidence cell, another test, a server's
+    reload. So the check first starts the app once itself: whatever the app keeps from one start
+    to the next (a cached client) is then the same here as in a notebook that ran the evidence.
+    """
+    app = vars(request.module).get("app")
+    if isinstance(app, FastAPI):
+        anyio.run(_an_earlier_start, app)
     upstream = price_service()
     with serve(upstream) as url:
         yield upstream, url
+
+
+@dataclass
+class _Lookups:
+    """One start of the app, LOOKUPS price lookups one after the other, then shutdown."""
+
+    log: ClientLog
+    responses: list[httpx.Response]
+    ports: list[int]  # the client port of each request the price service received
+
+
+@pytest.fixture(scope="module")
+def shop_price_lookups(shop_price_server, request) -> _Lookups:
+    """Several tests judge the same run: which clients it used, how, and what became of them."""
+    upstream, url = shop_price_server
+    upstream.state.client_ports = []
+    app = vars(request.module).get("app")
+    responses: list[httpx.Response] = []
+
+    async def look_up() -> None:
+        async with open_client(app) as client:
+            for _ in range(LOOKUPS):
+                responses.append(await client.get("/books/3/price"))
+
+    with environment(**{PRICES_URL_ENV: url}), http_clients(LOCAL) as log:
+        if isinstance(app, FastAPI):
+            anyio.run(look_up)
+    return _Lookups(log, responses, list(upstream.state.client_ports))
 
 
 @pytest.fixture
@@ -42,126 +111,250 @@ def shop_price_service(shop_price_server, monkeypatch) -> tuple[FastAPI, str]:
     upstream, url = shop_price_server
     upstream.state.answers = todays_prices()
     upstream.state.client_ports = []
+    upstream.state.calls = []
+    upstream.state.fail_with = None
+    upstream.state.meeting = None
     monkeypatch.setenv(PRICES_URL_ENV, url)
     return upstream, url
 
 
-async def _look_up_prices(app, log: ClientLog, times: int = LOOKUPS) -> list[httpx.Response]:
-    async with open_client(app) as client:
-        responses = [await client.get("/books/3/price") for _ in range(times)]
-    statuses = [r.status_code for r in responses]
-    assert statuses == [200] * times, (
-        f"GET /books/3/price answered {statuses}: the price lookup itself is broken. Does the "
-        "client call the price service this app was started with (read `prices_url()` at "
-        "startup, not in a client cached from an earlier start)? Make it answer 200 first."
+def _built_by_this_start(log: ClientLog) -> None:
+    """No client kept from an earlier start served this one (``log`` watched the whole start)."""
+    kept = [client for client in log.callers if log.arguments(client) is None]
+    expect(
+        not kept,
+        "The price lookups of this start of the app went through an httpx client that was built "
+        "before the app started: one kept from an earlier start, with that start's settings.",
+        "A client kept in a cache or a module variable belongs to no app: nothing closes it, it keeps "
+        "the price service's address from the first start, and its connections belong to the event "
+        "loop that opened them. A server that reloads, or tests that start the app twice, inherit it.",
+        nudge="Where does the client live between two starts of the app? Who builds it, and who closes it?",
+        concept=LIFESPAN,
     )
-    assert log.callers, (
-        "No httpx.AsyncClient called the price service: the price must be fetched from it, "
-        "with an httpx.AsyncClient."
+
+
+def _looked_up(kata_ns, lookups: _Lookups) -> _Lookups:
+    """The shared run, once it is known to have worked with a client this start built."""
+    learner(kata_ns, "app")
+    _built_by_this_start(lookups.log)
+    broken = [r for r in lookups.responses if r.status_code != 200]
+    expect(
+        lookups.responses and not broken,
+        f"GET /books/3/price answered {brief(broken[0]) if broken else 'nothing'} with the price service up.",
+        "The price lookup itself must work before how it connects can be judged.",
+        nudge="Which address does the client call, and when was it read?",
     )
-    return responses
+    expect(
+        lookups.log.callers,
+        "GET /books/3/price answered without any httpx.AsyncClient calling the price service.",
+        "The price on the page must be today's price from the distributor, fetched with an httpx client.",
+    )
+    return lookups
+
+
+def test_sequential_price_lookups_share_one_connection_not_a_client_per_request(kata_ns, shop_price_lookups):
+    lookups = _looked_up(kata_ns, shop_price_lookups)
+    connections = len(set(lookups.ports))
+    expect(
+        connections == 1,
+        f"{LOOKUPS} price lookups, one after the other, opened {connections} TCP connections to the price "
+        f"service, through {len(lookups.log.callers)} httpx clients.",
+        "Each client is a connection pool of its own: one per request means a new TCP handshake (and "
+        "a TLS one, against an https service) for every lookup, no connection kept alive between "
+        "requests, and no cap on how many the shop opens at once. The distributor sees one new "
+        "connection per page view.",
+        nudge="Where is the client built, and how often does that line run: once per app, or once per "
+              "request? Is an httpx client more like the database engine or the database session?",
+        concept="An httpx.AsyncClient is a connection pool, like an engine: one for the whole app, shared "
+                "by every request. " + LIFESPAN,
+    )
+
+
+def test_the_price_client_is_closed_when_the_app_shuts_down(kata_ns, shop_price_lookups):
+    lookups = _looked_up(kata_ns, shop_price_lookups)
+    still_open = [client for client in lookups.log.callers if not client.is_closed]
+    expect(
+        not still_open,
+        f"{len(still_open)} httpx client(s) that called the price service were still open after the app "
+        "shut down.",
+        "Their pooled connections stay open until the garbage collector or the process exit gets to "
+        "them, with a ResourceWarning: every restart, reload or test run leaks connections to the "
+        "distributor.",
+        nudge="What runs when the app stops, and does anything there close the client?",
+        concept="A client built in the lifespan is closed after its yield, also when the app failed: a "
+                "context manager around the yield, or a finally. Read HTTPX's 'Clients' and FastAPI's "
+                "'Lifespan Events'.",
+    )
+
+
+PHASES = {"connect": "connecting", "read": "waiting for the answer", "write": "sending",
+          "pool": "waiting for a free connection"}
+
+
+def test_the_price_client_has_a_timeout_you_chose_and_none_is_unlimited(kata_ns, shop_price_lookups):
+    log = _looked_up(kata_ns, shop_price_lookups).log
+    for client in log.callers:
+        unlimited = [PHASES.get(phase, phase) for phase, limit in client.timeout.as_dict().items() if limit is None]
+        expect(
+            not unlimited,
+            f"The price client waits without any limit for: {', '.join(unlimited)}.",
+            "A price service that hangs then holds the page view, and its connection, for as long as it "
+            "hangs: under load every connection and every customer ends up waiting.",
+            nudge="How long may a price lookup take before the shop gives up on it? Where does the "
+                  "client say so?",
+            concept="httpx applies a timeout to each phase of a request: connecting, sending, waiting for "
+                    "the answer, waiting for a pooled connection. Read HTTPX's 'Timeouts'.",
+        )
+        arguments = log.arguments(client)
+        expect(
+            arguments is None or "timeout" in arguments,
+            "The price client was built with no timeout of its own: it runs on httpx's default, "
+            "5 seconds for each phase (connecting, sending, waiting for the answer, waiting for a free "
+            "connection).",
+            "Nobody chose that budget and nobody reading the code can see it: a lookup may keep a page "
+            "waiting several times 5 seconds before the shop answers 502, and the next change of "
+            "httpx's default changes the shop.",
+            nudge="What does your client do when the price service takes 10 seconds to answer? Where in "
+                  "the code can a reader see that?",
+            concept="The budget of a price lookup is a decision: write it where the client is built, and "
+                    "the size of its pool with it. Read HTTPX's 'Timeouts' and 'Resource limits'.",
+        )
 
 
 @pytest.mark.anyio
-async def test_sequential_price_lookups_share_one_connection_not_a_client_per_request(
+async def test_a_price_service_that_hangs_is_answered_502_once_the_timeout_runs_out(
     kata_ns, shop_db, shop_price_service
 ):
     upstream, url = shop_price_service
-    with http_clients(url) as log:
-        await _look_up_prices(learner(kata_ns, "app"), log)
-    connections = len(set(upstream.state.client_ports))
-    assert connections == 1, (
-        f"{LOOKUPS} price lookups, one after the other, opened {connections} TCP connections to the "
-        f"price service and built {len(log.callers)} httpx clients. A client per request is a new "
-        "connection pool each time: a new TCP (and, in production, TLS) handshake per request, no "
-        "keep-alive, and no limit across requests. Build ONE httpx.AsyncClient in the lifespan, "
-        "yield it as state, and reach it from `request.state` in every request."
+    meeting = MeetingPoint(0, isbn=DUNE_ISBN, hold="prices", hold_limit=HOLD_LIMIT)
+    upstream.state.meeting = meeting
+    result: dict = {}
+    done = threading.Event()
+    moved_on = False
+    try:
+        with http_clients(LOCAL) as log, meeting.watching_app(prices=url):
+            async with open_client(learner(kata_ns, "app")) as client, anyio.create_task_group() as tg:
+
+                async def look_up() -> None:
+                    try:
+                        result["price"] = await client.get("/books/3/price")
+                    finally:
+                        done.set()
+
+                tg.start_soon(look_up)
+                with anyio.move_on_after(SAFETY):
+                    while not done.is_set() and not meeting.held.is_set():
+                        await anyio.sleep(0.001)  # polls; decides nothing
+                if not done.is_set():
+                    moved_on = True
+                    with clock_runs_out():
+                        await anyio.to_thread.run_sync(done.wait, SAFETY)
+                meeting.release()
+    finally:
+        meeting.release()
+        upstream.state.meeting = None
+    _built_by_this_start(log)
+    response = result.get("price")
+    expect(response is not None, "GET /books/3/price got no answer at all while the price service hung.",
+           "A request that never answers holds its connection and the customer forever.")
+    expect(moved_on, f"GET /books/3/price answered {brief(response)} without ever reaching the price service.",
+           "The price on the page must be today's price from the distributor.")
+    expect(
+        not meeting.gave_up_holding,
+        "The price service did not answer, and the check moved the app's clock on by hours at a time, "
+        "yet GET /books/3/price waited until the price service itself gave up holding its answer "
+        f"({brief(response)}).",
+        "Nothing in the lookup ever gives up on a hung price service: each page view waits for as long "
+        "as the service hangs, holding a connection, until the customers give up instead.",
+        nudge="Which timeout applies to the request that fetch_price makes? Can anything on the way "
+              "switch it off?",
+        concept="A timeout passed with one request replaces the client's own for that request: the "
+                "client's budget protects only the requests that keep it. Read HTTPX's 'Timeouts'.",
+    )
+    expect(
+        response.status_code == 502,
+        f"The price service did not answer in time: GET /books/3/price answered {brief(response)}.",
+        "A price service that does not answer in time is a 502 Bad Gateway the client can act on.",
+        nudge="What does fetch_price do with the error a timed-out request raises?",
     )
 
 
-@pytest.mark.anyio
-async def test_the_price_client_is_closed_when_the_app_shuts_down(kata_ns, shop_db, shop_price_service):
-    # Every client that called any service on this machine: one cached from an earlier start
-    # of the app may still be calling the price service of that time.
-    with http_clients("http://127.0.0.1:") as log:
-        async with open_client(learner(kata_ns, "app")) as client:
-            await client.get("/books/3/price")
-    still_open = [client for client in log.callers if not client.is_closed]
-    assert not still_open, (
-        f"{len(still_open)} httpx client(s) that called the price service were still open after "
-        "the app shut down: their connections are left for the garbage collector or the process "
-        "exit to close. Close the client in the lifespan, after the `yield` (`async with httpx.AsyncClient(...) as client:` "
-        "around the `yield`, or `await client.aclose()` in a `finally`)."
-    )
-    assert log.callers, "No httpx.AsyncClient called the price service: the price must be fetched from it."
+def _connection_cap(client: httpx.AsyncClient) -> tuple[bool, int | None]:
+    """(whether it could be read, the most connections the client's pool opens at once). httpcore
+    stores "no cap" as ``sys.maxsize``."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    if pool is None or not hasattr(pool, "_max_connections"):
+        return False, None
+    return True, pool._max_connections
 
 
-@pytest.mark.anyio
-async def test_the_price_client_has_a_timeout_you_chose_and_none_is_unlimited(
-    kata_ns, shop_db, shop_price_service
-):
-    _, url = shop_price_service
-    with http_clients(url) as log:
-        await _look_up_prices(learner(kata_ns, "app"), log, times=1)
-    for client in log.callers:
-        unlimited = [phase for phase, limit in client.timeout.as_dict().items() if limit is None]
-        assert not unlimited, (
-            f"The price client waits forever for: {', '.join(unlimited)} (timeout {client.timeout}). "
-            "A price service that hangs then holds the request, and its connection, until someone "
-            "gives up. Give every phase a bound: e.g. `timeout=httpx.Timeout(3.0, connect=1.0)`."
-        )
-        arguments = log.arguments(client)
-        assert arguments is None or "timeout" in arguments, (
-            "The price client was built without `timeout=`, so it runs on httpx's default: 5 s "
-            "each to connect, to read, to write and to wait for a free connection. Nobody chose "
-            "that budget and nobody reading the code can see it. Pass the one this lookup should "
-            "have, e.g. `timeout=httpx.Timeout(3.0, connect=1.0)` (and `limits=` for the pool)."
+def test_the_price_client_caps_the_connections_it_opens(kata_ns, shop_price_lookups):
+    for client in _looked_up(kata_ns, shop_price_lookups).log.callers:
+        readable, cap = _connection_cap(client)
+        expect(
+            not readable or (cap is not None and cap < sys.maxsize),
+            "The price client has no cap on its connections: while its connections are busy, every "
+            "further lookup opens one more.",
+            "When the price service slows down, lookups pile up, and each opens another connection to "
+            "the distributor, who is about to rate-limit the shop for exactly that. A cap makes extra "
+            "lookups wait for a free connection, and fail with a clear timeout, instead.",
+            nudge="How many connections may your client open to the price service at once? Where is that "
+                  "decided?",
+            concept="An httpx client's pool has limits: how many connections at most, and how many kept "
+                    "alive between requests. Read HTTPX's 'Resource limits'.",
         )
 
 
 @pytest.mark.anyio
 async def test_the_price_in_the_response_comes_from_the_price_service(kata_ns, shop_db, shop_price_service):
     upstream, _ = shop_price_service
-    upstream.state.answers.update({isbn: {"isbn": isbn, "price_cents": cents} for isbn, cents in ((DUNE_ISBN, 1234), (KINDRED_ISBN, 777))})  # prices only this test has
-    async with open_client(learner(kata_ns, "app")) as client:
-        dune = await client.get("/books/3/price")
-        kindred = await client.get("/books/5/price")
-        missing = await client.get("/books/999/price")
-    assert dune.status_code == 200 and dune.json().get("price_cents") == 1234, (
-        f"GET /books/3/price should give the price service's price for Dune (1234), got "
-        f"{dune.status_code} {dune.text[:100]}. The price must come from the price service."
-    )
-    assert dune.json().get("title") == "Dune", f"GET /books/3/price should name Dune, got {dune.text[:100]}"
-    assert kindred.status_code == 200 and kindred.json().get("price_cents") == 777, (
-        f"GET /books/5/price should give the price service's price for Kindred (777), got "
-        f"{kindred.status_code} {kindred.text[:100]}."
-    )
-    assert missing.status_code == 404, f"GET /books/999/price should answer 404, got {missing.status_code}"
+    upstream.state.answers.update({isbn: {"isbn": isbn, "price_cents": cents}
+                                   for isbn, cents in ((DUNE_ISBN, 1234), (KINDRED_ISBN, 777))})  # this test's only
+    with http_clients(LOCAL) as log:
+        async with open_client(learner(kata_ns, "app")) as client:
+            dune = await client.get("/books/3/price")
+            kindred = await client.get("/books/5/price")
+            missing = await client.get("/books/999/price")
+    _built_by_this_start(log)
+    for response, title, cents in ((dune, "Dune", 1234), (kindred, "Kindred", 777)):
+        body = json_of(response)
+        expect(
+            response.status_code == 200 and isinstance(body, dict) and body.get("price_cents") == cents
+            and body.get("title") == title,
+            f"GET /books/{3 if title == 'Dune' else 5}/price answered {brief(response)}; the price service "
+            f"says {title} costs {cents} today.",
+            "The page must show the distributor's price of the day, for the book asked about.",
+            nudge="Which service does the client call, for which ISBN?",
+        )
+    expect(missing.status_code == 404, f"GET /books/999/price answered {brief(missing)}, not 404.",
+           "A book that does not exist is a 404 the client can act on.")
 
 
 @pytest.mark.anyio
 async def test_a_price_service_outage_is_answered_502_and_the_shop_still_starts(kata_ns, shop_db, monkeypatch):
-    # A port that is bound but not listening: every connection to it is refused at once.
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
+    with _closed_port() as closed:
         monkeypatch.setenv(PRICES_URL_ENV, f"http://127.0.0.1:{closed.getsockname()[1]}")
-        async with AsyncExitStack() as stack:
-            try:
-                client = await stack.enter_async_context(open_client(learner(kata_ns, "app")))
-            except Exception as error:  # noqa: BLE001 - any startup failure is the finding
-                pytest.fail(
-                    f"The app did not start while the price service was down ({type(error).__name__}: "
-                    f"{error}). Building an httpx client opens no connection: do not call the price "
-                    "service at startup, or the whole shop goes down with it.",
-                    pytrace=False,
-                )
-            price = await client.get("/books/3/price")
-            book = await client.get("/books/3")
-    assert price.status_code == 502, (
-        f"With the price service down, GET /books/3/price answered {price.status_code} "
-        f"{price.text[:100]}; it should answer 502 (`fetch_price` turns httpx errors into 502)."
+        with http_clients(LOCAL) as log:
+            async with AsyncExitStack() as stack:
+                try:
+                    client = await stack.enter_async_context(open_client(learner(kata_ns, "app")))
+                except Exception as error:  # noqa: BLE001 - any startup failure is the finding
+                    fail(
+                        f"With the price service down, the app did not start: {type(error).__name__}: "
+                        f"{str(error)[:160]}",
+                        "The whole shop, catalogue included, goes down with the distributor's price "
+                        "service. Building a client opens no connection; calling the service at startup does.",
+                        nudge="What does the app do with the price service while it starts?",
+                    )
+                price = await client.get("/books/3/price")
+                book = await client.get("/books/3")
+    _built_by_this_start(log)
+    expect(
+        price.status_code == 502,
+        f"With the price service down, GET /books/3/price answered {brief(price)}.",
+        "A price service that is down is a 502 Bad Gateway the client can act on; fetch_price turns "
+        "httpx's errors into one.",
+        nudge="Which client does the lookup use, and which address does it call?",
     )
-    assert book.status_code == 200, (
-        f"With the price service down, GET /books/3 answered {book.status_code}: the catalogue "
-        "does not need the price service and should still answer 200."
-    )
+    expect(book.status_code == 200, f"With the price service down, GET /books/3 answered {brief(book)}.",
+           "The catalogue does not need the price service and must keep answering.")

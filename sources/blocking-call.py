@@ -13,7 +13,9 @@
 #   stops every request the process is serving, not only its own;
 # - that `await` in front of an `async def` helper does not move a blocking call anywhere;
 # - how a plain `def` endpoint, or `anyio.to_thread.run_sync` inside an `async def` one, runs
-#   the call in a worker thread, and when to choose which.
+#   the call in a worker thread, and when to choose which;
+# - why those worker threads must come from one shared, bounded pool, and never be waited for
+#   in a way that holds the event loop.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -27,9 +29,9 @@ setup_notebook()
 #
 # `IsbnRegistry` is the vendor's client (from the workbook's `bookshop` package): `lookup(isbn)`
 # blocks the thread that calls it until the registry answers, then returns a `RegistryRecord`,
-# or `None` for an ISBN the registry does not know. The app's lifespan is kata 1's (the engine,
-# and a `sessionmaker` in `request.state`) plus one registry client, which endpoints get
-# through `RegistryDep`.
+# or `None` for an ISBN the registry does not know. The app's lifespan wraps the shop's own, as
+# taught in "The engine belongs to the lifespan" (it builds the engine and puts a `sessionmaker`
+# in `request.state`), and adds one registry client, which endpoints get through `RegistryDep`.
 
 # %%
 from collections.abc import AsyncIterator
@@ -127,6 +129,152 @@ async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
         raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
     return record
 
+# %% tags=["kata", "decoy:wait-for-the-thread"]
+# "A thread pool runs the lookup, so the loop is free." The pool runs it, but `.result()` waits
+# for it right here, on the event loop's thread: the loop is held exactly as before.
+from concurrent.futures import ThreadPoolExecutor
+
+registry_threads = ThreadPoolExecutor(max_workers=8)
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = registry_threads.submit(registry.lookup, isbn).result()
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "decoy:limiter-per-call"]
+# "A capacity limiter of 1: each lookup gets exactly one thread, never more." Each lookup gets a
+# limiter of its own, so the limit applies to nothing: a hundred lookups, a hundred threads.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = await anyio.to_thread.run_sync(registry.lookup, isbn, limiter=anyio.CapacityLimiter(1))
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "decoy:executor-per-call"]
+# "asyncio's run_in_executor, with a thread pool of our own." A new pool for every call: its
+# size limits nothing, and none of these pools is ever shut down.
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    loop = asyncio.get_running_loop()
+    record = await loop.run_in_executor(ThreadPoolExecutor(max_workers=4), registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "decoy:thread-per-request"]
+# "Start a thread for the lookup and await an event it sets: no pool to run dry." No pool, so
+# no limit either: every waiting request holds a thread of its own, however many there are.
+import asyncio
+import threading
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    loop = asyncio.get_running_loop()
+    answer = loop.create_future()
+
+    def look_up() -> None:
+        record = registry.lookup(isbn)
+        loop.call_soon_threadsafe(answer.set_result, record)
+
+    threading.Thread(target=look_up, daemon=True).start()
+    record = await answer
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "alternative:to-thread"]
+# Keep `async def` and send only the blocking call to a worker thread, from AnyIO's default
+# limiter (the same pool FastAPI uses for `def` endpoints).
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = await anyio.to_thread.run_sync(registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "alternative:shared-limiter"]
+# A limiter of the registry's own, created once: at most 5 lookups at a time, so a slow registry
+# can never take more than 5 of the threads the rest of the app shares.
+registry_lookups = anyio.CapacityLimiter(5)
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = await anyio.to_thread.run_sync(registry.lookup, isbn, limiter=registry_lookups)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "alternative:lifespan-limiter"]
+# The same limiter, created by the lifespan and handed to requests through its state.
+@asynccontextmanager
+async def lifespan_with_limiter(app: FastAPI) -> AsyncIterator[dict]:
+    async with lifespan(app) as state:
+        yield {**state, "registry_lookups": anyio.CapacityLimiter(5)}
+
+
+app = FastAPI(lifespan=lifespan_with_limiter)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep, request: Request) -> RegistryRecord:
+    record = await anyio.to_thread.run_sync(registry.lookup, isbn, limiter=request.state.registry_lookups)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "alternative:asyncio-to-thread"]
+# asyncio's own way: the event loop's default executor, one per loop.
+import asyncio
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = await asyncio.to_thread(registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "alternative:shared-executor"]
+# One executor for the registry, created once, awaited without blocking the loop.
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+registry_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="registry")
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    loop = asyncio.get_running_loop()
+    record = await loop.run_in_executor(registry_threads, registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
 # %% [markdown]
 # The shop's book page lives below. It never calls the registry, and it stays as it is while
 # you fix the cell above.
@@ -146,13 +294,16 @@ async def read_book(book_id: int, session: SessionDep) -> BookOut:
 # `ParkedRegistry`, whose lookups wait until the cell releases them (a registry having a slow
 # day), asks it about *Dune* from the back office, and while that lookup waits, opens a book
 # page the way a customer would. It gives the customer one second, then releases the registry.
-# The timeline is the order in which things happened, and which thread ran the lookup.
+# The timeline is the order in which things happened, and which thread ran the lookup. Last, it
+# asks AnyIO how many worker threads it lends at once, by default, to one event loop.
 
 # %% tags=["evidence"]
 from concurrent.futures import ThreadPoolExecutor, wait
 
+from anyio.from_thread import start_blocking_portal
+
+from bookshop.client import describe, shop_client
 from bookshop.registry import ParkedRegistry
-from bookshop.client import shop_client
 
 slow_registry = ParkedRegistry()
 app.dependency_overrides[get_registry] = lambda: slow_registry
@@ -174,8 +325,16 @@ finally:
 print("While the registry is slow to answer:")
 for number, event in enumerate(timeline, start=1):
     print(f"  {number}. {event}")
-print(f"In the end: GET /isbn/9780441172719 -> {lookup.status_code} {lookup.json().get('title')}, "
-      f"GET /books/1 -> {page.status_code} {page.json().get('title')}")
+print(f"In the end: GET /isbn/9780441172719 -> {describe(lookup)}")
+print(f"            GET /books/1           -> {describe(page)}")
+
+
+async def default_thread_limit() -> int:
+    return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+
+
+with start_blocking_portal() as portal:
+    print(f"Worker threads AnyIO lends at once to one event loop, by default: {portal.call(default_thread_limit)}")
 
 # %% [markdown]
 # With the starter you should see the lookup waiting *in the event loop's thread*, and the
@@ -201,20 +360,27 @@ from checks.blocking_call import *
 # %% [markdown] tags=["hint"]
 # ### Hint 1: a nudge
 #
-# Look at the first word of the endpoint, `async`, and at the one call inside it that has no
-# `await`: `registry.lookup(isbn)`. An event loop runs one piece of code at a time, in one
-# thread. Which thread runs `lookup_isbn`, and what can it do while `lookup` waits?
+# The endpoint is `async def`, and `registry.lookup(isbn)` is the one call in it with no
+# `await`. An event loop runs one piece of code at a time, in one thread. Which thread runs
+# `lookup_isbn`, and what can that thread do for other requests while `lookup` waits? If you
+# move the call somewhere else: how many lookups can then wait at once, and who waits for them?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
 #
 # FastAPI calls an `async def` endpoint directly on the event loop: the loop only gets its
-# thread back at the next `await` that actually waits. A blocking call has no such `await`; it
-# keeps the thread until it returns, so every other request, however unrelated, waits too.
-# Putting the call in an `async def` helper and awaiting the helper changes nothing, since the
-# helper's body runs on the same thread. The blocking call has to run in *another* thread:
+# thread back at the next `await` that actually suspends. A blocking call has no such `await`;
+# it keeps the thread until it returns, so every other request, however unrelated, waits too.
+# An `async def` helper around the call changes nothing, and neither does waiting on the loop
+# for a thread that makes the call (`Thread.join`, a future's `.result()`): the loop is held
+# all the same. The blocking call has to run in *another* thread while the loop awaits it:
 # FastAPI does that for you when the endpoint is a plain `def`, and
 # `anyio.to_thread.run_sync(function, *args)` does it for one call inside an `async def`.
+# Both take their threads from one shared pool with a bound (AnyIO's default limiter); a pool,
+# limiter or thread created for each call has no bound at all.
+#
+# Read: FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/); AnyIO,
+# [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -227,7 +393,7 @@ from checks.blocking_call import *
 #     ...
 # ```
 # or keep `async def` and send only the blocking call to a worker thread. Pass the function
-# and its arguments, without calling it:
+# and its arguments, without calling it, and let it use the shared default limiter:
 # ```python
 #     record = await anyio.to_thread.run_sync(registry.lookup, isbn)
 # ```
@@ -251,12 +417,23 @@ from checks.blocking_call import *
 #    the endpoint also awaits something, say the async database session, and send just the
 #    blocking call to a worker thread. Pass the function and its arguments separately:
 #    `run_sync(registry.lookup(isbn))` calls `lookup` on the loop first and hands `run_sync`
-#    the result.
-# 4. **Know what a worker thread costs.** Both fixes borrow a thread from the same pool, AnyIO's
-#    default limiter of 40. A lookup that hangs for half a minute still holds one worker for
-#    half a minute; it just no longer holds the whole shop. What happens when all 40 are busy
-#    is kata 9 (threadpool starvation); a timeout on the client is the other
-#    half of the cure.
+#    the result. `asyncio.to_thread(registry.lookup, isbn)` does the same with asyncio's
+#    default executor.
+# 4. **Await the thread; never wait for it.** The loop is free only while the endpoint is
+#    suspended at an `await`. Submitting the call to an executor and then calling `.result()`,
+#    or starting a thread and `join()`ing it, waits on the loop's own thread: the evidence and
+#    the check see the loop run nothing until the lookup ends, exactly as before.
+# 5. **One bounded pool for everyone.** Both fixes borrow a thread from AnyIO's default limiter:
+#    40 tokens per event loop (the evidence prints it), shared by every `def` endpoint and
+#    dependency. A lookup that hangs for half a minute still holds one worker for half a
+#    minute; the limit makes the 41st wait its turn instead of starting another thread. A
+#    limit of your own works the same way when it is *one* object, created once (at import or
+#    in the lifespan): `anyio.CapacityLimiter(5)` passed as `limiter=`, or one executor. A
+#    `CapacityLimiter(1)` or a `ThreadPoolExecutor()` created inside the endpoint is a new pool
+#    per request, and a `threading.Thread` per request has no pool at all: a burst of slow
+#    lookups then starts as many threads as there are requests. What happens when all 40 are
+#    busy is the subject of "Slow reports must not starve the health check"; a timeout on the
+#    client is the other half of the cure.
 #
 # Why not wrap the call in an `async def` helper and await it? `async def` makes a function
 # awaitable, not non-blocking: its body still runs on the loop's thread. And
@@ -265,12 +442,17 @@ from checks.blocking_call import *
 #
 # Read more: FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/)
 # (see "In a hurry?" and "Path operation functions"); AnyIO,
-# [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html).
+# [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html) (and its section
+# on adjusting the default maximum worker threads); Python,
+# [asyncio.to_thread](https://docs.python.org/3/library/asyncio-task.html#running-in-threads).
 #
 # ### What to remember
 # - `async def` is a promise that the function never blocks: everything in it runs on the event
 #   loop's thread, shared by every request in the process.
 # - A blocking call (a sync client, `time.sleep`, a sync database driver) belongs in a
 #   worker thread: a plain `def` endpoint or dependency, or `await anyio.to_thread.run_sync(f, *args)`.
+# - Await the worker thread; a `.result()` or `join()` on the loop blocks it all the same.
+# - Worker threads come from one shared, bounded pool; never create a limiter, an executor or a
+#   thread per request.
 # - When in doubt, write `def`; write `async def` only when everything inside is awaited.
-# - To test it, ask *which thread* ran the call, not how long a request took.
+# - To test it, ask *which thread* ran the call and *which pool* lent it, not how long a request took.

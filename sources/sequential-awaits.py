@@ -12,7 +12,9 @@
 # - that `await` waits: two awaits in a row are two calls in a row, even in `async def`;
 # - how `asyncio.gather` (or a task group, with one catch the walkthrough shows) puts
 #   independent calls in flight together, so the page waits for the slower one instead of the sum;
-# - what each does when one of the calls fails, and how to keep that failure a clear 502.
+# - what each does when one of the calls fails, and how to keep that failure a clear 502;
+# - why results must be matched to their calls, not to the order they come back in, and why a
+#   slow service must become an error, never a page of made-up numbers.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -26,9 +28,10 @@ setup_notebook()
 #
 # The two upstream services run on their own (the evidence cell starts them); the app finds them
 # through two settings, `BOOKSHOP_PRICES_URL` and `BOOKSHOP_REVIEWS_URL`, read when it starts.
-# The lifespan adds one `httpx.AsyncClient` to kata 1's engine, and `Upstreams` wraps the two
-# calls: each returns the service's answer, or raises `HTTPException(502)` naming the service
-# that failed, since the page cannot be built without it.
+# The lifespan wraps the shop's own (the engine, as in "The engine belongs to the lifespan") and
+# adds one `httpx.AsyncClient`, with a 10-second timeout. `Upstreams` wraps the two calls: each
+# returns the service's answer, or raises `HTTPException(502)` naming the service that failed
+# (an error answer, a refused connection, a timeout), since the page cannot be built without it.
 
 # %%
 import asyncio
@@ -199,6 +202,108 @@ async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) 
         id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
     )
 
+# %% tags=["kata", "decoy:as-completed"]
+# "as_completed hands over each answer as soon as it is back, so the page starts sooner." It
+# hands them over in the order they *finish*, and says nothing about which is which. The price
+# service is usually the quicker one, so the first answer is taken for the price: until the day
+# the review site is quicker.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    first, second = asyncio.as_completed([upstreams.price(book.isbn), upstreams.reviews(book.isbn)])
+    price, reviews = await first, await second
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "decoy:timeout-fallback"]
+# "A slow review site must not slow the page down: give it one second, then show the page
+# without reviews." The page is fast, and wrong: it tells the customer that the book has no
+# reviews, and the monitoring sees a success while the review site is failing.
+app = FastAPI(lifespan=lifespan)
+
+
+async def reviews_or_none(upstreams: Upstreams, isbn: str) -> ReviewSummary:
+    try:
+        return await asyncio.wait_for(upstreams.reviews(isbn), timeout=1)
+    except TimeoutError:
+        return ReviewSummary(isbn=isbn, average=0, count=0)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    price, reviews = await asyncio.gather(upstreams.price(book.isbn), reviews_or_none(upstreams, book.isbn))
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "alternative:tasks-started-first"]
+# Start both tasks, then await them: both calls are in flight before the first await.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    price_task = asyncio.create_task(upstreams.price(book.isbn))
+    reviews_task = asyncio.create_task(upstreams.reviews(book.isbn))
+    price, reviews = await price_task, await reviews_task
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "alternative:task-group-unwrapped"]
+# asyncio's task group cancels the other call when one fails; `except*` takes the HTTPException
+# back out of the group, so FastAPI answers it as it is.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    try:
+        async with asyncio.TaskGroup() as tg:
+            price_task = tg.create_task(upstreams.price(book.isbn))
+            reviews_task = tg.create_task(upstreams.reviews(book.isbn))
+    except* HTTPException as group:
+        raise group.exceptions[0] from None
+    price, reviews = price_task.result(), reviews_task.result()
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "alternative:deadline-504"]
+# One deadline for the whole page: if both answers are not back within 3 seconds, the page is
+# a 504 Gateway Timeout, whichever service was slow.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    try:
+        async with asyncio.timeout(3):
+            price, reviews = await asyncio.gather(upstreams.price(book.isbn), upstreams.reviews(book.isbn))
+    except TimeoutError:
+        raise HTTPException(status_code=504, detail="The price service or the review site is too slow") from None
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
 # %% [markdown]
 # The plain book endpoint below calls no service, and it stays as it is while you fix the
 # cell above.
@@ -222,7 +327,7 @@ async def read_book(book_id: int, session: SessionDep) -> BookOut:
 # step), not from timestamps.
 
 # %% tags=["evidence"]
-from bookshop.client import shop_client
+from bookshop.client import describe, shop_client
 from bookshop.observe import MeetingPoint
 from bookshop.prices import price_service
 from bookshop.reviews import review_service
@@ -238,7 +343,7 @@ with (
 ):
     page = client.get("/books/3/page")
 
-print(f"GET /books/3/page -> {page.status_code} {page.json()}")
+print(f"GET /books/3/page -> {describe(page)}")
 print("The two calls, as the services saw them:")
 print(meeting.timeline())
 
@@ -270,6 +375,7 @@ from checks.sequential_awaits import *
 #
 # Look at the two lines `price = await ...` and `reviews = await ...`. Does the second line
 # use anything the first one produced? Then why must it wait for the first one to finish?
+# And once both answers are back, how will your code know which one is the price?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -278,9 +384,13 @@ from checks.sequential_awaits import *
 # for *other requests*, but this function goes no further, so the review call is not even
 # sent before the price service has answered. To overlap two calls, both must be started
 # before you wait: wrap each coroutine in a task (which starts it), then wait for all the
-# tasks. `asyncio.gather(a, b)` does both steps and returns the results in order. The book
-# itself must still be read first: both calls need its ISBN. Keep errors visible: the 502
-# that a failing service raises must still reach the client.
+# tasks. `asyncio.gather(a, b)` does both steps and returns the results in the order you
+# passed the calls, whichever finished first. The book itself must still be read first: both
+# calls need its ISBN. Keep failures visible: the 502 that `Upstreams` raises for a service
+# that is down, refuses connections or times out must reach the client, not be replaced by
+# numbers nobody gave you.
+#
+# Read: Python, [Running tasks concurrently](https://docs.python.org/3/library/asyncio-task.html#running-tasks-concurrently).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -293,7 +403,7 @@ from checks.sequential_awaits import *
 #     upstreams.reviews(...),
 # )
 # ```
-# Pass the coroutines to `gather` without awaiting them first.
+# Pass the coroutines to `gather` without awaiting them first, and let its errors propagate.
 
 # %% [markdown]
 # ## The walkthrough
@@ -306,34 +416,51 @@ from checks.sequential_awaits import *
 #    and the two calls can run together. Awaits that depend on each other stay in order.
 # 2. **Start both, then wait for both.** `await asyncio.gather(upstreams.price(isbn),
 #    upstreams.reviews(isbn))` wraps each coroutine in a task, which starts it, and returns
-#    when both are done, with the results in the order you passed them. The evidence shows the
-#    two calls in flight together, so the page now waits for the slower service, not the sum.
-# 3. **Know what happens when one call fails.** With `gather`, the first exception is raised
+#    when both are done. The evidence shows the two calls in flight together, so the page now
+#    waits for the slower service, not the sum. Creating both tasks first and awaiting them
+#    afterwards works too; awaiting each task right after creating it does not, because the
+#    second task does not exist until the first has finished.
+# 3. **Match results by position, not by arrival.** `gather` returns the results in the order
+#    you passed the calls, whatever order they finished in. `asyncio.as_completed` hands them
+#    over in the order they *finish*, with no label: taking its first result for the price
+#    works only while the price service is the quicker one. The check makes the review site
+#    answer first, and such a page shows a rating as a price, or fails.
+# 4. **Know what happens when one call fails.** With `gather`, the first exception is raised
 #    to you as it is, here the `HTTPException(502)` that `Upstreams` raised, so the client gets a
 #    502 naming the service; the other call is not cancelled, it runs to its end and its result
 #    is dropped. An AnyIO task group (or `asyncio.TaskGroup`) cancels the other call instead,
 #    but raises the error inside an `ExceptionGroup`, which FastAPI answers with a plain 500.
 #    To use a task group here, unwrap it: `except* HTTPException as group: raise
-#    group.exceptions[0]`. Both behaviours were checked on the versions this workbook pins.
-# 4. **Do not hide a failure.** `return_exceptions=True` hands you exceptions as values; filling
-#    in "0 reviews" for a service that is down shows the customer something false and tells
-#    nobody that it broke. If the page can really live without a part, decide that on purpose
-#    and say so in the response, not by default.
+#    group.exceptions[0]`. The check runs both on the versions this workbook pins.
+# 5. **Do not hide a failure, nor a slow answer.** `return_exceptions=True` hands you
+#    exceptions as values; filling in "0 reviews" for a service that is down shows the customer
+#    something false and tells nobody that it broke. The same goes for a timeout: wrapping the
+#    review call in `asyncio.wait_for(..., timeout=1)` and showing "no reviews" when it runs
+#    out turns a slow review site into a page of made-up numbers that the monitoring counts as
+#    a success. A timeout is right; what it raises must reach the client as 502 Bad Gateway
+#    (what `Upstreams` does with httpx's own timeout) or 504 Gateway Timeout (say, one
+#    `asyncio.timeout(...)` around the whole `gather`). If the page can really live without a
+#    part, decide that on purpose and say so in the response.
 #
-# Why not `await asyncio.create_task(...)` twice? A task starts at once, but awaiting it right
-# away waits for it to finish before the second task is created: the calls are still in a
-# row. Why not a bare task group? It overlaps the calls, and turns the 502 into a 500.
+# How does the check see a timeout without waiting for one? It holds one service's answer,
+# then moves the app's event-loop clock on by an hour at every reading: every deadline the app
+# set on that clock (httpx's, `wait_for`'s, `asyncio.timeout`'s) has then passed, and the
+# page answers at once, with an error or with made-up data.
 #
-# Read more: Python, [Running tasks concurrently](https://docs.python.org/3/library/asyncio-task.html#running-tasks-concurrently)
-# and [Task groups](https://docs.python.org/3/library/asyncio-task.html#task-groups);
+# Read more: Python, [Running tasks concurrently](https://docs.python.org/3/library/asyncio-task.html#running-tasks-concurrently),
+# [Task groups](https://docs.python.org/3/library/asyncio-task.html#task-groups) and
+# [Timeouts](https://docs.python.org/3/library/asyncio-task.html#timeouts);
 # AnyIO, [Creating and managing tasks](https://anyio.readthedocs.io/en/stable/tasks.html);
+# HTTPX, [Timeouts](https://www.python-httpx.org/advanced/timeouts/);
 # FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/).
 #
 # ### What to remember
 # - `await` waits. Two awaits in a row are two calls in a row, whatever `async def` suggests.
 # - Independent calls: start them all, then wait for all, with `asyncio.gather` (or a task
 #   group). Dependent calls stay in order.
+# - Take results by position (`gather`), never by the order they come back in.
 # - `gather` re-raises the first error as it is and lets the others finish; task groups cancel
 #   the others and wrap errors in an `ExceptionGroup`, which FastAPI answers with 500.
-# - A failed upstream is a 502, never made-up data.
-# - To test it, use a meeting point only overlapping calls can pass, not a stopwatch.
+# - A failed or slow upstream is a 502 or a 504, never made-up data.
+# - To test it, use a meeting point only overlapping calls can pass, and a clock you move
+#   yourself, not a stopwatch.

@@ -13,8 +13,8 @@
 #   one per request costs: a new connection each time, no keep-alive, no limit across requests;
 # - how to build one client in the lifespan, share it with every request through lifespan state,
 #   and close it on shutdown;
-# - what httpx does when you give it no timeout (it has one: 5 s), and why you should say
-#   which one you want anyway.
+# - what httpx does when you give it no timeout (it has one: 5 s), why you should say which one
+#   you want anyway, and why the pool needs a cap.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -28,7 +28,7 @@ setup_notebook()
 #
 # The `Book` model and the database lifespan (`shop_lifespan`, which creates the engine and
 # yields a `sessionmaker` into each request's state) come from the workbook's `bookshop`
-# package, as in module 1. `prices_url()` reads the `BOOKSHOP_PRICES_URL` setting, the price
+# package, as in "The engine belongs to the lifespan". `prices_url()` reads the `BOOKSHOP_PRICES_URL` setting, the price
 # service's address, when it is called. `fetch_price` asks the price service for one book's
 # price with the client it is given, and turns any httpx error (refused, timed out, 5xx, 404)
 # into a **502 Bad Gateway**.
@@ -83,7 +83,7 @@ async def fetch_price(prices: httpx.AsyncClient, book: Book) -> LivePrice:
 # ## The code under review
 #
 # This is the cell you will change. `get_prices` looks like the `get_session` dependency of
-# module 1, and that is the trouble: how many clients does the app build for a hundred page
+# "The engine belongs to the lifespan", and that is the trouble: how many clients does the app build for a hundred page
 # views, and how many connections does each of them open?
 
 # %% tags=["kata", "starter"]
@@ -113,7 +113,7 @@ app = FastAPI(lifespan=lifespan)
 
 async def get_prices(request: Request) -> httpx.AsyncClient:
     # `async def`, although it awaits nothing: a plain `def` dependency would be run in a
-    # worker thread for every request (kata 9 is about that).
+    # worker thread for every request ("Slow reports must not starve the health check").
     return request.state.prices
 
 # %% tags=["kata", "decoy:cached-client"]
@@ -175,6 +175,114 @@ app = FastAPI(lifespan=lifespan)
 async def get_prices(request: Request) -> httpx.AsyncClient:
     return request.state.prices
 
+# %% tags=["kata", "decoy:lazy-client"]
+# "Build the client on the first request and keep it: one client, late enough to read the right
+# address, and no lifespan to write." One client, but it belongs to no app: nothing ever closes
+# it, and the next start of the app (a reload, the next test) inherits it, with the old address.
+app = FastAPI(lifespan=shop_lifespan)
+price_client: httpx.AsyncClient | None = None
+
+
+async def get_prices() -> httpx.AsyncClient:
+    global price_client
+    if price_client is None:
+        price_client = httpx.AsyncClient(
+            base_url=prices_url(),
+            timeout=httpx.Timeout(3.0, connect=1.0),
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+        )
+    return price_client
+
+# %% tags=["kata", "decoy:no-timeout-per-lookup"]
+# "The client keeps its timeout; only price lookups, which were the slow ones, get none." The
+# timeout given with a request replaces the client's: a hung price service now holds every page
+# view for as long as it hangs, and the client's careful budget protects nothing.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=httpx.Timeout(3.0, connect=1.0),
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+    ) as prices:
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+
+async def fetch_price(prices: httpx.AsyncClient, book: Book) -> LivePrice:
+    try:
+        response = await prices.get(f"/prices/{book.isbn}", timeout=None)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        raise HTTPException(status_code=502, detail="The price service did not answer") from error
+    return LivePrice(book_id=book.id, title=book.title, price_cents=response.json()["price_cents"])
+
+# %% tags=["kata", "decoy:limits-removed"]
+# "One shared client, but no lookup should ever wait for a free connection: lift the limits."
+# Under load, each lookup that finds every connection busy opens one more, with no end: exactly
+# what the distributor is about to rate-limit.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=httpx.Timeout(3.0, connect=1.0),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+    ) as prices:
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+# %% tags=["kata", "alternative:app-state"]
+# The client on `app.state`, built and closed by the lifespan: older code and many guides do
+# this, and it is built and closed in the right place.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop:
+        app.state.prices = httpx.AsyncClient(
+            base_url=prices_url(),
+            timeout=httpx.Timeout(3.0, connect=1.0),
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+        )
+        try:
+            yield shop
+        finally:
+            await app.state.prices.aclose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.app.state.prices
+
+# %% tags=["kata", "alternative:aclose-in-finally"]
+# The same client in lifespan state, closed in a `finally` instead of by `async with`.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop:
+        prices = httpx.AsyncClient(base_url=prices_url(), timeout=5.0, limits=httpx.Limits(max_connections=20))
+        try:
+            yield {**shop, "prices": prices}
+        finally:
+            await prices.aclose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
 # %% [markdown]
 # The endpoints only use `get_prices` and `get_book`, so they stay as they are while you fix the
 # cell above.
@@ -203,7 +311,7 @@ async def read_book(book: BookDep) -> BookOut:
 # price service and, once the shop has stopped, how many of them are still open.
 
 # %% tags=["evidence"]
-from bookshop.client import shop_client
+from bookshop.client import describe, shop_client
 from bookshop.observe import http_clients
 from bookshop.prices import price_service, prices_at
 from bookshop.upstream import serve
@@ -213,13 +321,17 @@ ports = distributor.state.client_ports  # one entry per request the price servic
 with serve(distributor) as url, prices_at(url), http_clients(url) as clients:
     with shop_client(app) as client:
         for _ in range(5):
+            seen = len(ports)
             response = client.get("/books/3/price")
-            connection = list(dict.fromkeys(ports)).index(ports[-1]) + 1
-            how = "opened for it" if ports.count(ports[-1]) == 1 else "kept alive, reused"
-            print(f"GET /books/3/price -> {response.status_code} {response.json()}   connection #{connection} ({how})")
+            if len(ports) == seen:
+                how = "the price service never saw this request"
+            else:
+                connection = list(dict.fromkeys(ports)).index(ports[-1]) + 1
+                how = f"connection #{connection}, " + ("opened for it" if ports.count(ports[-1]) == 1 else "kept alive, reused")
+            print(f"GET /books/3/price -> {describe(response)}   ({how})")
 
 print(f"\n5 lookups -> {len(set(ports))} TCP connection(s) to the price service, "
-      f"{len(clients.callers)} httpx client(s) built")
+      f"through {len(clients.callers)} httpx client(s)")
 print(f"clients still open after the shop stopped: {sum(not c.is_closed for c in clients.callers)}")
 for c in clients.callers[:1]:
     chosen = "chosen in the code" if "timeout" in (clients.arguments(c) or {}) else "httpx's default, chosen by nobody"
@@ -250,8 +362,9 @@ from checks.shared_client import *
 # ### Hint 1: a nudge
 #
 # Where is `httpx.AsyncClient(...)` called, and how often does that line run: once per app, or
-# once per request? In module 1, where was the database *engine* built, and where the
-# *session*? Which of the two is an httpx client like?
+# once per request? In "The engine belongs to the lifespan", where was the database *engine*
+# built, and where the *session*? Which of the two is an httpx client like? And once there is
+# one client: who closes it, how long may a lookup take, and how many connections may it open?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -263,8 +376,16 @@ from checks.shared_client import *
 # it loads the CA certificates into a new SSL context, even for an `http://` URL. So it is like
 # the engine, not like the session: build it once in the lifespan, `yield` it as state, close
 # it after the `yield`. Building it opens no connection, so the app still starts when the price
-# service is down. And write down its timeout: httpx has a default (5 s for each phase), but
-# the budget of a price lookup is a decision, and `timeout=None` would remove it altogether.
+# service is down. Keeping a client in a cache or a module variable instead gives one client per
+# *process*: nothing closes it, and the next start of the app inherits it. Then write down its
+# budget: httpx has a default timeout (5 s for each phase), but the budget of a price lookup is
+# a decision, and `timeout=None`, on the client or on a single request (which overrides the
+# client's), removes it altogether. Likewise the pool's `limits=`: a cap on connections makes
+# extra lookups wait for a free one instead of opening more.
+#
+# Read: HTTPX, [Clients](https://www.python-httpx.org/advanced/clients/),
+# [Timeouts](https://www.python-httpx.org/advanced/timeouts/) and
+# [Resource limits](https://www.python-httpx.org/advanced/resource-limits/).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -305,15 +426,22 @@ from checks.shared_client import *
 #    connect, 5 s per read, 5 s per write and 5 s to wait for a free pooled connection. That is
 #    a real timeout (unlike many clients, httpx has one by default), but it is invisible in the
 #    code and it is nobody's decision. `httpx.Timeout(3.0, connect=1.0)` states the budget of a
-#    price lookup. Likewise `limits=`: without it a shared client allows 100 connections and
-#    keeps 20 alive; per-request clients have no shared limit at all (six concurrent requests
-#    through six clients limited to 2 connections each opened six connections).
+#    price lookup, and it holds only if no request overrides it: a `timeout=None` passed to
+#    one `get(...)` replaces the client's budget for that request, and a hung price service
+#    then holds the page for as long as it hangs (the check holds the price service's answer
+#    and moves the app's clock on by hours: the lookup must give up with a 502). Likewise
+#    `limits=`: without it a shared client allows 100 connections and keeps 20 alive;
+#    `httpx.Limits(max_connections=None)` removes the cap, and per-request clients have no
+#    shared cap at all (six concurrent requests through six clients limited to 2 connections
+#    each opened six connections).
 # 5. **Read the URL at startup.** `prices_url()` is called in the lifespan, so a test or a
 #    server that sets `BOOKSHOP_PRICES_URL` before starting the app is obeyed.
 #
-# Why not cache the client with `@functools.cache`, like settings? It gives one client per
-# *process*, not per app: nothing closes it, it keeps the URL of the first start, and its
-# connections belong to the event loop that opened them. Why not build it in the lifespan and
+# Why not cache the client with `@functools.cache`, like settings, or build it on the first
+# request into a module variable? Either gives one client per *process*, not per app: nothing
+# closes it, it keeps the URL of the first start, and its connections belong to the event loop
+# that opened them. The check starts the app once before its tests, as a reload or the
+# evidence cell would, so such a client shows up as one built before the app started. Why not build it in the lifespan and
 # let the garbage collector clean up? httpx does not close a client when it is collected: its
 # sockets are closed some time later, one by one, with a `ResourceWarning`; the lifespan knows
 # exactly when the app stops. And `timeout=None` is not a fix for slow answers: it trades a clear 502 for
@@ -330,5 +458,6 @@ from checks.shared_client import *
 #   lifespan, shared through `request.state`, closed after the `yield`.
 # - A client per request means a connection (and a TLS handshake) per request, no keep-alive,
 #   and no limit on how many connections the app opens.
-# - Give the client an explicit `timeout=` and `limits=`; never `timeout=None` on a call that
-#   sits in a request.
+# - Give the client an explicit `timeout=` and `limits=`; never `timeout=None`, on the client or
+#   on one request, for a call that sits in a request.
+# - A client in a cache or a module variable outlives the app: keep it in the lifespan.
