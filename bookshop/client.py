@@ -9,6 +9,7 @@ Content-Length, as a browser or ``curl -T -`` may.
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+import anyio
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from asgi_lifespan import LifespanManager
@@ -72,6 +73,23 @@ class ShopClient:
 
     def post(self, url: str, **kwargs) -> httpx.Response:
         return self.request("POST", url, **kwargs)
+
+    def together(self, *requests: tuple[str, str, dict]) -> list[httpx.Response]:
+        """Send requests at the same time, each ``(method, url, keyword arguments)``, as several
+        clients would; the answers come back in the order the requests were given."""
+
+        async def send_all() -> list[httpx.Response]:
+            answers: list = [None] * len(requests)
+
+            async def send(index: int, method: str, url: str, kwargs: dict) -> None:
+                answers[index] = await self._client.request(method, url, **kwargs)
+
+            async with anyio.create_task_group() as group:
+                for index, (method, url, kwargs) in enumerate(requests):
+                    group.start_soon(send, index, method, url, kwargs)
+            return answers
+
+        return self._portal.call(send_all)
 
 
 @contextmanager

@@ -1,13 +1,17 @@
 """Spies that watch an app from outside: which engines it used, what SQL it ran, when it answered,
-which connections it kept, which threads it asked for, which HTTP clients it built, what it read
-from an upload, what it logged, and how two calls to two services overlapped.
+which connections it kept, which threads it asked for (and how many tasks wait for a turn), which
+HTTP clients it built, what it read from an upload, which files it opened from which thread, what it
+logged, and how two calls to two services overlapped.
 
 The evidence cells print what these record; the checks assert on it. Nothing here reads a clock.
 """
 
+import asyncio
 import functools
 import logging
+import os
 import sqlite3
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -22,6 +26,7 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
+from sqlalchemy.util import await_only
 
 
 @contextmanager
@@ -109,10 +114,11 @@ def run_sql(url: str, *statements: str) -> list[tuple]:
     return rows
 
 
-# --- two services, two calls: did they overlap? ---------------------------------------------------
+# --- two services, two calls: did they overlap, and in which order did the app get the answers? -
 
 
 SERVICES = ("prices", "reviews")
+NEVER_REACHED = 5.0  # seconds: only a service whose request the app sent and then lost waits this out
 
 
 class MeetingPoint:
@@ -120,28 +126,129 @@ class MeetingPoint:
 
     Two calls in flight at the same time meet at once. A call made only after the other one
     answered can never be met: the first service waits ``limit`` seconds, gives up, answers.
-    ``events`` records, in order: ``(service, "arrives" | "gives up waiting" | "answers")``.
+    ``events`` records, in order: ``(service, "arrives" | "gives up waiting" | "answers")``, and
+    while the app is watched, ``(service, "sent by the app" | "back in the app")``.
+
+    While ``watching_app`` runs, the services also know what the app is doing, which makes every
+    wait but one decided by what happened, not by how long it took: a service whose partner
+    request the app has already sent waits for it (it is on its way); one whose partner the app
+    has not sent waits only ``limit`` (``0``: not at all). Code that starts both calls before it
+    awaits either has sent both before the first one can reach a service. Optional choreography:
+
+    - ``isbn``: only requests for this ISBN take part; any other passes straight through.
+    - ``order=(first, second)``: ``second`` holds its answer until the app has ``first``'s answer
+      back (or never asked for it), so the answers reach the app in that order, every time.
+    - ``hold``: that service holds its answer until ``release()``, for at most ``hold_limit``
+      seconds (then it gives up and answers: the app had no timeout of its own). ``held`` is set
+      when the held request has arrived.
     """
 
-    def __init__(self, limit: float = 1.0):
+    def __init__(self, limit: float = 1.0, *, isbn: str | None = None, order: tuple[str, str] | None = None,
+                 hold: str | None = None, hold_limit: float = 1.0):
         self.limit = limit
+        self.isbn = isbn
+        self.order = order
+        self.hold = hold
+        self.hold_limit = hold_limit
         self.events: list[tuple[str, str]] = []
-        self._arrived = {service: threading.Event() for service in SERVICES}
-        self._lock = threading.Lock()
+        self.held = threading.Event()
+        self.gave_up_holding = False
+        self._released = threading.Event()
+        self._changed = threading.Condition()
+        self._arrived: set[str] = set()
+        self._sent: set[str] = set()
+        self._back: set[str] = set()
+        self._watched = False
 
-    def _record(self, service: str, what: str) -> None:
-        with self._lock:
+    def concerns(self, isbn: str) -> bool:
+        return self.isbn is None or isbn == self.isbn
+
+    def _note(self, service: str, what: str, into: set[str] | None = None) -> None:
+        with self._changed:
             self.events.append((service, what))
+            if into is not None:
+                into.add(service)
+            self._changed.notify_all()
+
+    def _in_flight(self, service: str) -> bool:
+        return service in self._sent and service not in self._back
 
     def arrive(self, service: str) -> None:
-        self._record(service, "arrives")
-        self._arrived[service].set()
+        self._note(service, "arrives", self._arrived)
         (other,) = (name for name in SERVICES if name != service)
-        if not self._arrived[other].wait(self.limit):
-            self._record(service, "gives up waiting")
+        with self._changed:
+            met = self._changed.wait_for(
+                lambda: other in self._arrived or (self._watched and self._in_flight(other)), self.limit
+            )
+            if met and other not in self._arrived:  # the app sent it: it is on its way (or fails on it)
+                self._changed.wait_for(lambda: other in self._arrived or not self._in_flight(other), NEVER_REACHED)
+                met = other in self._arrived
+        if not met:
+            self._note(service, "gives up waiting")
+        if self.order is not None and service == self.order[1]:
+            first = self.order[0]
+            with self._changed:  # until the app has the first answer back, if it is waiting for one
+                self._changed.wait_for(lambda: not self._watched or not self._in_flight(first), NEVER_REACHED)
+        if service == self.hold:
+            self.held.set()
+            if not self._released.wait(self.hold_limit):
+                self.gave_up_holding = True
+                self._note(service, "gives up holding its answer")
 
     def answer(self, service: str) -> None:
-        self._record(service, "answers")
+        self._note(service, "answers")
+
+    def release(self) -> None:
+        """Let a held service answer."""
+        self._released.set()
+
+    def ready_for_the_clock(self) -> bool:
+        """The held request has arrived, and the app has no call to the other service in flight."""
+        (other,) = (name for name in SERVICES if name != self.hold)
+        with self._changed:
+            return self.held.is_set() and not self._in_flight(other)
+
+    def back_in_the_app(self, service: str) -> bool:
+        with self._changed:
+            return service in self._back
+
+    def in_flight(self) -> list[str]:
+        """The services the app has sent a request to and not yet got back (while watched)."""
+        with self._changed:
+            return [service for service in SERVICES if self._in_flight(service)]
+
+    @contextmanager
+    def watching_app(self, **urls: str) -> Iterator["MeetingPoint"]:
+        """Watch the app's httpx clients: ``prices=url, reviews=url`` say which service a request
+        is for. Each request for this meeting's ISBN is noted when sent and when back in the app."""
+        original = httpx.AsyncClient.send
+        meeting = self
+
+        def service_of(request: httpx.Request) -> str | None:
+            url = str(request.url)
+            for service, base in urls.items():
+                if url.startswith(base) and (meeting.isbn is None or meeting.isbn in url):
+                    return service
+            return None
+
+        async def watched_send(client, request, *args, **kwargs):
+            service = service_of(request)
+            if service is None:
+                return await original(client, request, *args, **kwargs)
+            meeting._note(service, "sent by the app", meeting._sent)
+            try:
+                return await original(client, request, *args, **kwargs)
+            finally:
+                meeting._note(service, "back in the app", meeting._back)
+
+        httpx.AsyncClient.send = watched_send
+        self._watched = True
+        try:
+            yield self
+        finally:
+            httpx.AsyncClient.send = original
+            self._watched = False
+            self.release()
 
     def spans(self) -> dict[str, tuple[int, int]]:
         """Each service's call as (first step, last step); consecutive arrivals share a step,
@@ -160,6 +267,18 @@ class MeetingPoint:
         """Both calls were in flight at the same time: both arrived before either answered."""
         spans = self.spans()
         return all(service in spans for service in SERVICES) and spans["prices"][0] == spans["reviews"][0]
+
+    def sequence(self) -> str:
+        """What the services saw, in order, on one line: ``1. the prices request arrives, 2. ...``."""
+        words = {
+            "arrives": "the {0} request arrives",
+            "gives up waiting": "{0} waits for the {1} request, but none comes",
+            "answers": "{0} answers",
+            "gives up holding its answer": "{0} gives up holding its answer",
+        }
+        steps = [words[what].format(service, *(name for name in SERVICES if name != service))
+                 for service, what in list(self.events) if what in words]
+        return ", ".join(f"{number}. {step}" for number, step in enumerate(steps, start=1)) or "no request arrived"
 
     def timeline(self) -> str:
         spans, width = self.spans(), 12
@@ -180,6 +299,23 @@ class MeetingPoint:
         return "\n".join(lines)
 
 
+@contextmanager
+def clock_runs_out() -> Iterator[None]:
+    """Every reading of the running event loop's clock is an hour later than the one before: each
+    timeout and deadline set on that clock (asyncio's, AnyIO's, httpx's) has run out by the time
+    the loop next looks, and fires at once. Nothing sleeps. Call it on the loop that serves the app."""
+    import asyncio
+    import itertools
+
+    loop = asyncio.get_running_loop()
+    real, readings = loop.time, itertools.count(1)
+    loop.time = lambda: real() + 3600.0 * next(readings)
+    try:
+        yield
+    finally:
+        del loop.time
+
+
 # --- who asks for a worker thread -----------------------------------------------------------------
 
 
@@ -193,6 +329,7 @@ class ThreadRequest:
     default_limiter: bool  # False when the caller passed a limiter of its own
     in_use: int  # tokens of that limiter borrowed at that moment
     total: int
+    limiter: object = field(default=None, compare=False, repr=False)  # the limiter it asked
 
     @property
     def must_wait(self) -> bool:
@@ -220,7 +357,8 @@ def worker_threads(on_request=None) -> Iterator[list[ThreadRequest]]:
 
     async def spying_run_sync(func, *args, limiter=None, **kwargs):
         pool = limiter or anyio.to_thread.current_default_thread_limiter()
-        record = ThreadRequest(request_label.get(), _name(func), limiter is None, pool.borrowed_tokens, int(pool.total_tokens))
+        record = ThreadRequest(request_label.get(), _name(func), limiter is None, pool.borrowed_tokens,
+                               int(pool.total_tokens), pool)
         log.append(record)
         if on_request is not None:
             on_request(record)
@@ -231,6 +369,42 @@ def worker_threads(on_request=None) -> Iterator[list[ThreadRequest]]:
         yield log
     finally:
         anyio.to_thread.run_sync = original
+
+
+def waiting_for_a_turn(*places) -> int:
+    """How many tasks wait, right now, at the limiters, semaphores and locks found in ``places``.
+
+    A place is one of them, or a dict (a notebook's namespace, a lifespan's state) or a list whose
+    values are looked at, one level deep. FastAPI's ``Depends(..., max_concurrency=N)`` semaphores
+    of the running event loop and its default thread limiter are always counted. Call it on the
+    event loop that serves the app. A task counted here waits on the event loop, with no thread.
+    """
+    from fastapi import concurrency as fastapi_concurrency
+
+    seen: dict[int, object] = {}
+
+    def add(value) -> None:
+        if isinstance(value, (anyio.CapacityLimiter, anyio.Semaphore, anyio.Lock, asyncio.Semaphore, asyncio.Lock)):
+            seen.setdefault(id(value), value)
+
+    for place in places:
+        values = place.values() if isinstance(place, dict) else place if isinstance(place, (list, tuple, set)) else [place]
+        for value in list(values):
+            add(value)
+            if isinstance(value, dict):
+                for inner in list(value.values()):
+                    add(inner)
+    add(anyio.to_thread.current_default_thread_limiter())
+    semaphores = fastapi_concurrency._dependency_semaphores.get(None)  # FastAPI 0.165: one per Depends, per loop
+    for semaphore in list(semaphores.values()) if semaphores else []:
+        add(semaphore)
+    waiting = 0
+    for value in seen.values():
+        if isinstance(value, (asyncio.Semaphore, asyncio.Lock)):
+            waiting += sum(1 for waiter in (getattr(value, "_waiters", None) or ()) if not waiter.done())
+        else:
+            waiting += value.statistics().tasks_waiting
+    return waiting
 
 
 # --- which HTTP clients were built, and which called a service ------------------------------------
@@ -280,13 +454,14 @@ _READS = ("read", "read1", "readline", "readinto")
 
 
 @contextmanager
-def upload_reads(events: list) -> Iterator[list]:
+def upload_reads(events: list, on_read=None) -> Iterator[list]:
     """Note ``("read", asked, got)`` in ``events`` for every read from an uploaded file meanwhile.
 
     Starlette keeps each uploaded file in a ``tempfile.SpooledTemporaryFile`` (in memory up to
     1 MiB, then on disk). ``await upload.read(n)``, ``upload.file.read(n)`` and
     ``shutil.copyfileobj(upload.file, ...)`` all end in one of its read methods, so they are
     watched there. ``asked`` is ``-1`` when the caller asked for everything that is left.
+    ``on_read(event)`` is called right after each event is noted, in the thread that read.
     """
     originals = {name: getattr(tempfile.SpooledTemporaryFile, name) for name in _READS}
 
@@ -299,6 +474,8 @@ def upload_reads(events: list) -> Iterator[list]:
                 size = args[0] if args else kwargs.get("size", kwargs.get("n", -1))
                 asked, got = (-1 if size is None or size < 0 else size), len(result)
             events.append(("read", asked, got))
+            if on_read is not None:
+                on_read(("read", asked, got))
             return result
 
         return watched
@@ -334,3 +511,139 @@ def logged_warnings(events: list) -> Iterator[list]:
         yield events
     finally:
         root.removeHandler(handler)
+
+
+# --- two requests that reach one SQL statement together -------------------------------------------
+
+
+_racer: ContextVar[str | None] = ContextVar("statement_racer", default=None)
+
+
+class StatementRendezvous:
+    """Two requests meet before a SQL statement: the first statement of each request that starts
+    with ``prefix`` (case-insensitive, e.g. ``"INSERT INTO books"``) is held until the other
+    request has reached its own, or has ended. So both do everything they do before that
+    statement (a look-up, say) before either sends it: two requests that arrive together, made
+    to overlap at the worst moment, every time.
+
+    Serve ``rendezvous.app(app)`` inside ``with rendezvous:``. Requests are labelled "first" and
+    "second" in the order they arrive (later ones are not held); ``steps`` records
+    ``(label, verb)`` for each statement they send ("SELECT", "INSERT", ...), in order. Code that
+    can never send the statement while the other request waits (it waits for that request to
+    finish first) is met by no one: the waiting request gives up after ``limit`` seconds, and
+    ``gave_up`` notes its label.
+
+    The hold runs in SQLAlchemy's greenlet, on the event loop (``await_only``): async engines only.
+    """
+
+    LABELS = ("first", "second")
+
+    def __init__(self, prefix: str, limit: float = 1.0):
+        self.prefix = " ".join(prefix.split()).upper()
+        self.limit = limit
+        self.steps: list[tuple[str, str]] = []
+        self.gave_up: list[str] = []
+        self._arrived: list[str] = []
+        self._ready: dict[str, asyncio.Event] = {}
+
+    def app(self, app):
+        async def racing(scope, receive, send):
+            if scope["type"] != "http" or len(self._arrived) >= len(self.LABELS):
+                return await app(scope, receive, send)
+            label = self.LABELS[len(self._arrived)]
+            self._arrived.append(label)
+            self._ready.setdefault(label, asyncio.Event())
+            token = _racer.set(label)
+            try:
+                await app(scope, receive, send)
+            finally:
+                _racer.reset(token)
+                self._ready[label].set()  # ended: nobody waits for it any more
+
+        return racing
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        label = _racer.get()
+        if label is None:
+            return
+        words = statement.split()
+        self.steps.append((label, words[0].upper() if words else ""))
+        mine = self._ready.setdefault(label, asyncio.Event())
+        if mine.is_set() or not " ".join(words).upper().startswith(self.prefix):
+            return
+        mine.set()
+        other = self._ready.setdefault(next(name for name in self.LABELS if name != label), asyncio.Event())
+
+        async def meet() -> None:
+            try:
+                await asyncio.wait_for(other.wait(), self.limit)
+            except TimeoutError:
+                self.gave_up.append(label)
+
+        try:
+            await_only(meet())
+        except Exception:  # noqa: BLE001 - not in an async engine's greenlet: send it unheld
+            pass
+
+    def __enter__(self) -> "StatementRendezvous":
+        event.listen(Engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(Engine, "before_cursor_execute", self._before)
+
+
+# --- which files an app opens, and from which thread ------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileOpen:
+    path: str
+    writing: bool  # opened to write, create, append or truncate
+    on_event_loop: bool  # the thread that opened it was running an event loop: the open blocked it
+
+
+_file_open_logs: list[tuple[tuple[str, ...], list[FileOpen]]] = []
+_file_open_hook_installed = False
+
+
+def _on_audit(event: str, args: tuple) -> None:
+    if event != "open" or not _file_open_logs:
+        return
+    path, mode, flags = (tuple(args) + (None, None, None))[:3]
+    if not isinstance(path, (str, bytes)) and not hasattr(path, "__fspath__"):
+        return  # a file descriptor: the open that made it was noted already
+    try:
+        where = os.path.abspath(os.fsdecode(path))
+    except (TypeError, ValueError):
+        return
+    if isinstance(mode, str):
+        writing = any(c in mode for c in "wax+")
+    else:
+        writing = bool((flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+    for folders, log in list(_file_open_logs):
+        # A folder opened as such (Linux's unnamed temporary files, O_TMPFILE) is no file of the app's.
+        if any(where.startswith(folder + os.sep) for folder in folders):
+            log.append(FileOpen(where, writing, asyncio._get_running_loop() is not None))
+
+
+@contextmanager
+def file_opens(*folders) -> Iterator[list[FileOpen]]:
+    """Record every file opened in ``folders`` (or below) meanwhile, by any thread, with whether
+    that thread was running an event loop: an open there blocks the loop, and every request with it.
+
+    Python's audit hooks (``sys.addaudithook``) see every ``open()``, ``os.open()`` and what is
+    built on them (``pathlib``, ``tempfile``, ``anyio.open_file`` in its worker thread). A hook can
+    never be removed: one is installed for the process, the first time, and serves every spy.
+    """
+    global _file_open_hook_installed
+    if not _file_open_hook_installed:
+        sys.addaudithook(_on_audit)
+        _file_open_hook_installed = True
+    log: list[FileOpen] = []
+    entry = (tuple(os.path.abspath(os.fspath(folder)) for folder in folders), log)
+    _file_open_logs.append(entry)
+    try:
+        yield log
+    finally:
+        _file_open_logs.remove(entry)

@@ -1,25 +1,34 @@
-"""Check: what must not be lost is committed before the answer; the email is an isolated task."""
+"""Check: what must not be lost is committed before the answer; the email is an isolated task whose
+failure is logged with the order it concerns."""
 
 import logging
+import re
 
 import pytest
 
-from bookshop.mailer import Mailer, MailerError
-from bookshop.warehouse import create_shipments_table
 from bookshop.client import open_client
+from bookshop.mailer import Mailer, MailerError
 from bookshop.observe import engine_events, response_spy, run_sql
-from checks.harness import learner
+from bookshop.warehouse import create_shipments_table
+from checks.feedback import expect, fail
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "test_a_failing_mailer_does_not_lose_the_shipment",
     "test_the_shipment_is_committed_before_the_201_is_sent",
     "test_a_failing_email_is_logged_not_raised_into_the_server",
+    "test_the_logged_email_failure_names_the_order",
     "test_an_order_whose_shipment_cannot_be_saved_is_not_answered_201",
     "test_a_placed_order_is_shipped_and_confirmed_by_one_email_after_the_answer",
 ]
 
 ALICE = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 1}]}
 BOB = {"user_id": 2, "lines": [{"book_id": 3, "quantity": 2}, {"book_id": 5, "quantity": 1}]}
+# An order of the past with an id nobody would write by accident: the next order gets the one after.
+EARLIER_ORDER = 80_417
+
+# What every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def _app_with(kata_ns, mailer: Mailer):
@@ -30,21 +39,19 @@ def _app_with(kata_ns, mailer: Mailer):
 
 
 async def _post(app, order: dict, *, raise_server_exceptions: bool = False):
-    """POST /orders; returns ``(response, None)``, or ``(None, why)`` if the server raised."""
+    """POST /orders: ``(response or None, the exception the server raised or None, the status sent first)``."""
     answered: list = []
     try:
         async with open_client(response_spy(app, answered), raise_server_exceptions=raise_server_exceptions) as client:
-            return await client.post("/orders", json=order), None
+            return await client.post("/orders", json=order), None, answered[0][1] if answered else None
     except Exception as error:  # noqa: BLE001 - whatever escaped into the server, the test reports it
-        return None, _server_error(error, answered[0][1] if answered else None)
+        return None, error, answered[0][1] if answered else None
 
 
 def _order_id(response) -> int | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("id") if isinstance(body, dict) else None
+    body = json_of(response)
+    order_id = body.get("id") if isinstance(body, dict) else None
+    return order_id if isinstance(order_id, int) else None
 
 
 def _shipments(url: str) -> list[int]:
@@ -66,52 +73,71 @@ def _steps(log: list) -> list[str]:
     return steps
 
 
-def _server_error(error: BaseException, answered: int | None) -> str:
-    """Why an exception that escaped into the server is wrong; ``answered`` is the status sent first."""
+def _no_server_error(error: BaseException | None, answered: int | None) -> None:
+    """A finding for an exception that escaped into the server; ``answered`` is the status sent first."""
+    if error is None:
+        return
+    raised = f"{type(error).__name__}: {error}"
     if isinstance(error, MailerError) and answered is not None and answered < 300:
-        return (
-            f"The failing email raised {error!r} into the server, after the {answered} had gone "
-            "out. Starlette runs background tasks one after another and stops at the first that "
-            "raises: every task added after it is silently skipped, and all that is left is a "
-            "server traceback that names no order. Catch the failure inside "
-            "`send_confirmation_email` and log it with the order id (e.g. `logging.getLogger('bookshop.orders').exception(...)`)."
+        fail(
+            f"With the mail relay down, the order was answered {answered}, and then the email's "
+            f"failure escaped into the server ({raised}), after the answer had gone out.",
+            "Starlette runs background tasks one after another and stops at the first that raises: "
+            "every task added after it is skipped, without a word to anyone. All the log keeps is a "
+            "server traceback that names no order, so nobody knows which customer to write to.",
+            nudge="Where does the email task's exception go once the response has been sent? Who "
+                  "could still handle it there?",
+            concept="A background task is the last code that can handle its own failure: catch it at "
+                    "the top of the task and log it. Read Starlette's 'Background Tasks'.",
         )
     if isinstance(error, MailerError):
-        return (
-            f"The failing email raised {error!r} inside the request: the order was saved, yet "
-            f"the customer was answered {answered or 'nothing'} and will order again. Keep the "
-            "email a background task, and let it catch and log its own failure."
+        fail(
+            f"With the mail relay down, placing an order failed inside the request ({raised}): the "
+            f"customer was answered {answered or 'nothing'}.",
+            "The order was saved and will ship, yet the customer sees an error and orders again: a "
+            "best-effort email turned a good order into a duplicate.",
+            nudge="Must the customer wait for the email, and must the order fail when the email does?",
+            concept="Work the answer does not depend on can run after it. Read FastAPI's 'Background Tasks'.",
         )
     if answered is not None and answered < 300:
-        return (
-            f"A background task raised {error!r} into the server, after the {answered} had been "
-            "sent: the client never heard of it, and every task queued after it was skipped. "
-            "Each task must catch and log its own failure, and queue no work the request already did."
+        fail(
+            f"After answering {answered}, the app raised {raised} into the server.",
+            "The client never hears of an error after its answer, and every background task queued "
+            "after the one that raised was skipped.",
+            nudge="Which background task raised, and does it handle its own failure?",
         )
-    return f"Placing an order raised {error!r} in the server (answered: {answered or 'nothing'})."
+    fail(
+        f"Placing an order raised {raised} in the server (answered: {answered or 'nothing'}).",
+        "An order must be placed, or refused with an answer the client can act on.",
+    )
 
 
 @pytest.mark.anyio
 async def test_a_failing_mailer_does_not_lose_the_shipment(kata_ns, shop_db):
     create_shipments_table(shop_db)
     app = _app_with(kata_ns, Mailer(down=True))
-    response, error = await _post(app, ALICE)
-    assert error is None, error
+    response, error, answered = await _post(app, ALICE)
+    _no_server_error(error, answered)
     saved = run_sql(shop_db, "SELECT count(*) FROM orders")[0][0]
-    assert response.is_success, (
-        f"With the mail relay down, POST /orders answered {response.status_code} "
-        f"{response.text[:80]}, and {saved} order(s) were saved. A best-effort email must not "
-        "turn a placed order into an error: the customer would order again. Keep the email a "
-        "background task that catches its own failure."
+    expect(
+        response.is_success,
+        f"With the mail relay down, POST /orders answered {brief(response)}, and {saved} order(s) were saved.",
+        "A best-effort email must not turn a placed order into an error: the customer orders again, "
+        "and the shop ships twice.",
+        nudge="Must the order fail when the email fails?",
     )
     order_id = _order_id(response)
     shipments = _shipments(shop_db)
-    assert order_id in shipments, (
-        f"With the mail relay down, order {order_id} was answered {response.status_code}, but "
-        f"the warehouse will never pack it: `shipments` holds {shipments}. The email task "
-        "raised, and Starlette stops at the first background task that raises, so "
-        "`notify_warehouse` never ran, after the customer already had the answer. Write the "
-        "shipment in the request's transaction, with the order, before answering."
+    expect(
+        order_id is not None and order_id in shipments,
+        f"With the mail relay down, order {order_id} was answered {response.status_code}, but the "
+        f"warehouse's shipments table holds {shipments}: the warehouse will never pack it.",
+        "The customer holds a confirmation for a parcel that never leaves. Nobody notices until the "
+        "customer writes in days later, and the log says nothing about a shipment.",
+        nudge="In the evidence, what happened to the warehouse's task when the email's task raised "
+              "before it?",
+        concept="Starlette runs background tasks in order and stops at the first that raises. Work that "
+                "must not be lost does not belong in a background task. Read Starlette's 'Background Tasks'.",
     )
 
 
@@ -122,22 +148,27 @@ async def test_the_shipment_is_committed_before_the_201_is_sent(kata_ns, shop_db
         async with open_client(app) as client:
             log.clear()  # only the request: not the app's startup
             response = await client.post("/orders", json=ALICE)
-    assert response.is_success, (
-        f"POST /orders answered {response.status_code} {response.text[:80]}: an order must "
-        "still be placed (201)."
-    )
+    expect(response.is_success, f"POST /orders answered {brief(response)}.",
+           "An order must still be placed: 201 Created.")
     steps = _steps(log)
     sent = next((i for i, step in enumerate(steps) if step.endswith(" sent") and step[0].isdigit()), len(steps))
     insert = next((i for i, step in enumerate(steps) if step == "INSERT INTO shipments"), None)
-    assert insert is not None, (
-        f"Placing an order wrote no shipment at all ({' -> '.join(steps)}): the warehouse packs "
-        "only the orders in `shipments`. Add a `Shipment(order_id=order.id)` with the order."
+    expect(
+        insert is not None,
+        f"Placing an order wrote no shipment at all. What happened, in order: {' -> '.join(steps)}.",
+        "The warehouse packs exactly the orders in its shipments table: an order without a row there "
+        "never ships.",
+        nudge="Where is the row for the warehouse written now?",
     )
-    assert insert < sent and "COMMIT" in steps[insert:sent], (
-        f"The order of events was: {' -> '.join(steps)}. The shipment was committed after the "
-        "answer had been sent, by a background task that nobody waits for: if it fails, the "
-        "customer keeps a 201 for an order that will never ship. Add the shipment to the "
-        "request's session with the order and commit both before returning."
+    expect(
+        insert < sent and "COMMIT" in steps[insert:sent],
+        f"What happened, in order: {' -> '.join(steps)}. The shipment was written and committed after "
+        "the answer had been sent.",
+        "After the answer, nobody waits for the shipment: if writing it fails (a locked database, a "
+        "deploy that stops the process), the customer keeps a 201 for an order that never ships.",
+        nudge="Which steps must be done before the customer is told the order is placed?",
+        concept="What the answer promises must be committed before the answer, in the request's own "
+                "transaction. Read SQLAlchemy's 'Session basics' (flush and commit).",
     )
 
 
@@ -146,21 +177,71 @@ async def test_a_failing_email_is_logged_not_raised_into_the_server(kata_ns, sho
     caplog.set_level(logging.WARNING)
     attempts: list = []
     app = _app_with(kata_ns, Mailer(down=True, events=attempts))
-    response, error = await _post(app, ALICE, raise_server_exceptions=True)
-    assert error is None, error
-    assert attempts, (
-        "The check gave the app a mail relay that is down, through `get_mailer`, but the app "
-        "never tried to send with it. Send the confirmation with the mailer from `MailerDep`."
+    response, error, answered = await _post(app, ALICE, raise_server_exceptions=True)
+    _no_server_error(error, answered)
+    expect(
+        attempts,
+        "The check gave the app a mail relay that is down, through get_mailer, but the app never "
+        "tried to send an email with it.",
+        "The customer must still get a confirmation, from the mailer the app is configured with.",
+        nudge="Does the email task still use the mailer it gets from MailerDep?",
     )
-    assert response.is_success, (
-        f"With the mail relay down, POST /orders answered {response.status_code} "
-        f"{response.text[:80]}: a best-effort email must not turn a placed order into an error."
+    expect(
+        response.is_success,
+        f"With the mail relay down, POST /orders answered {brief(response)}.",
+        "A best-effort email must not turn a placed order into an error: the customer orders again.",
+        nudge="Must the order fail when the email fails?",
     )
     logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
-    assert logged, (
-        "The confirmation email failed (the mail relay was down) and nothing was logged as a "
-        "warning or an error: the failure was swallowed. Nobody can resend an email nobody knows is missing. In the "
-        "`except` block, log it: `logging.getLogger('bookshop.orders').exception('... order %s ...', order_id)`."
+    expect(
+        logged,
+        "The confirmation email failed (the mail relay was down) and nothing was logged as a warning "
+        "or an error: the failure was swallowed.",
+        "Nobody resends an email nobody knows is missing: the customer waits for a confirmation that "
+        "never comes, and support has nothing to search for.",
+        nudge="When the email task catches the failure, who hears about it?",
+        concept="Python's logging: a named logger, and a level of warning or above for what someone must "
+                "act on. Read the Python 'Logging HOWTO'.",
+    )
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # noqa: BLE001 - a message whose arguments do not fit its format
+        return str(record.msg)
+
+
+def _names(record: logging.LogRecord, order_id: int) -> bool:
+    """The record names the order: in its message, or in a field given with ``extra=``."""
+    number = re.compile(rf"(?<!\d){order_id}(?!\d)")
+    message = _message(record)
+    fields = [value for key, value in vars(record).items() if key not in _STANDARD]
+    return bool(number.search(message)) or any(value == order_id or number.search(str(value)) for value in fields)
+
+
+@pytest.mark.anyio
+async def test_the_logged_email_failure_names_the_order(kata_ns, shop_db, caplog):
+    run_sql(shop_db, f"INSERT INTO orders (id, user_id) VALUES ({EARLIER_ORDER}, 2)")
+    caplog.set_level(logging.WARNING)
+    app = _app_with(kata_ns, Mailer(down=True))
+    response, error, answered = await _post(app, ALICE, raise_server_exceptions=True)
+    _no_server_error(error, answered)
+    expect(response.is_success, f"With the mail relay down, POST /orders answered {brief(response)}.",
+           "A best-effort email must not turn a placed order into an error: the customer orders again.")
+    order_id = _order_id(response) or run_sql(shop_db, "SELECT max(id) FROM orders")[0][0]
+    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    said = "; ".join(f"{record.levelname} {_message(record)!r}" for record in logged[:3]) or "nothing"
+    expect(
+        any(_names(record, order_id) for record in logged),
+        f"The confirmation email of order {order_id} failed. The warnings and errors logged meanwhile "
+        f"were: {said}. None of them names order {order_id}, in its message or in a field of its own.",
+        "Support reads the log to resend what failed: a line that says an email failed, but not for "
+        "which order, leaves them to guess which customer is still waiting.",
+        nudge="Reading that log line alone, could support tell which customer to write to?",
+        concept="A log record carries its message, and can carry structured fields too (the extra "
+                "argument of Python's logging calls). Read the Python 'Logging HOWTO' and 'Logging "
+                "Cookbook' (adding contextual information).",
     )
 
 
@@ -174,24 +255,42 @@ async def test_an_order_whose_shipment_cannot_be_saved_is_not_answered_201(kata_
         "BEGIN SELECT RAISE(ABORT, 'the shipments table refuses new rows'); END",
     )
     mailer = Mailer()
-    response, error = await _post(_app_with(kata_ns, mailer), ALICE)
-    assert error is None, error
-    assert not response.is_success, (
-        f"The database refused to save the shipment, yet POST /orders answered "
-        f"{response.status_code}: the customer was told the order is placed, and the warehouse "
-        "will never pack it. The shipment was written after the answer, where a failure cannot "
-        "reach the customer. Write it in the request's transaction, before answering."
+    response, error, answered = await _post(_app_with(kata_ns, mailer), ALICE)
+    if error is not None and answered is not None and answered < 300:
+        fail(
+            f"The database refused to save the shipment, yet POST /orders answered {answered}; the "
+            f"failure came afterwards, in the server ({type(error).__name__}).",
+            "The customer was told the order is placed, and the warehouse will never pack it: an "
+            "error after the answer reaches nobody who can act on it.",
+            nudge="When is the shipment written: before or after the customer hears the answer?",
+        )
+    _no_server_error(error, answered)
+    expect(
+        not response.is_success,
+        f"The database refused to save the shipment, yet POST /orders answered {response.status_code}.",
+        "The customer was told the order is placed, and the warehouse will never pack it: the shipment "
+        "was written where a failure cannot reach the customer.",
+        nudge="When is the shipment written: before or after the customer hears the answer?",
+        concept="Write what the answer promises in the request's transaction, before answering.",
     )
     orders = run_sql(shop_db, "SELECT count(*) FROM orders")[0][0]
-    assert orders == 0, (
-        f"The shipment could not be saved and POST /orders answered {response.status_code}, "
-        f"but {orders} order(s) stayed in the database: the order and its shipment were "
-        "committed separately, so an order was saved that will never ship, and the customer, "
-        "told it failed, orders again. Add both to the request's one session and commit once."
+    expect(
+        orders == 0,
+        f"The shipment could not be saved and POST /orders answered {response.status_code}, but "
+        f"{orders} order(s) stayed in the database.",
+        "An order was saved that will never ship, and the customer, told it failed, orders again: the "
+        "order and its shipment must be saved together or not at all.",
+        nudge="How many commits does placing an order make, and what does each one save?",
+        concept="One transaction: both rows added to the request's session, one commit. Read "
+                "SQLAlchemy's 'Session basics'.",
     )
-    assert not mailer.sent, (
+    expect(
+        not mailer.sent,
         f"The order failed ({response.status_code}), yet a confirmation email went out: "
-        f"{mailer.sent[0].subject!r}. Queue the email only after the commit succeeded."
+        f"{[email.subject for email in mailer.sent]}.",
+        "The customer is told the order is confirmed and also that it failed: they cannot know which "
+        "to believe.",
+        nudge="When is the email queued: before or after the commit succeeded?",
     )
 
 
@@ -200,34 +299,45 @@ async def test_a_placed_order_is_shipped_and_confirmed_by_one_email_after_the_an
     log: list = []
     mailer = Mailer(events=log)
     app = response_spy(_app_with(kata_ns, mailer), log)
-    response, error = await _post(app, BOB, raise_server_exceptions=True)
-    assert error is None, error
-    assert response.status_code == 201, (
-        f"POST /orders for Bob answered {response.status_code} {response.text[:80]}; expected 201 Created."
-    )
+    response, error, answered = await _post(app, BOB, raise_server_exceptions=True)
+    _no_server_error(error, answered)
+    expect(response.status_code == 201, f"POST /orders for Bob answered {brief(response)}, not 201 Created.",
+           "A placed order is answered 201, with the order the client can show.")
     order_id = _order_id(response)
     saved = run_sql(shop_db, "SELECT id, user_id FROM orders")
-    assert saved == [(order_id, 2)], (
-        f"After a 201 the database holds the orders {saved}, and the response said id "
-        f"{order_id}: the order must be saved, for user 2, with the id the response returns."
+    expect(
+        order_id is not None and saved == [(order_id, 2)],
+        f"After a 201 the database holds the orders (id, user) {saved}, and the response gave the id "
+        f"{order_id}.",
+        "The order must be saved, for its customer, under the id the customer was given.",
+        nudge="Does the order still reach the database, once, with the id the response returns?",
     )
     lines = sorted(run_sql(shop_db, "SELECT book_id, quantity FROM order_lines"))
-    assert lines == [(3, 2), (5, 1)], f"The order's lines were saved as {lines}; expected [(3, 2), (5, 1)]."
+    expect(lines == [(3, 2), (5, 1)], f"Bob's order lines were saved as (book, quantity) {lines}, not "
+           "[(3, 2), (5, 1)].", "The warehouse packs what the order lines say.")
     create_shipments_table(shop_db)
     shipments = _shipments(shop_db)
-    assert shipments == [order_id], (
-        f"After placing order {order_id}, `shipments` holds {shipments}: every order answered "
-        "201 needs exactly one shipment, or the warehouse never packs it."
+    expect(
+        shipments == [order_id],
+        f"After placing order {order_id}, the shipments table holds {shipments}.",
+        "Every order answered 201 needs exactly one shipment: none, and it never ships; two, and it "
+        "ships twice.",
+        nudge="How many times is a shipment written for one order?",
     )
     emails = [(email.to, email.subject) for email in mailer.sent]
-    assert len(emails) == 1 and emails[0][0] == "bob@example.com" and str(order_id) in emails[0][1], (
-        f"Placing order {order_id} for Bob sent these emails: {emails}. Expected exactly one "
-        "confirmation, to bob@example.com, naming the order. Keep the email task, and send it "
-        "with the mailer the app gets from `get_mailer` (`MailerDep`)."
+    expect(
+        len(emails) == 1 and emails[0][0] == "bob@example.com" and str(order_id) in emails[0][1],
+        f"Placing order {order_id} for Bob sent these emails (to, subject): {emails}.",
+        "Each order gets exactly one confirmation, to its customer, naming the order.",
+        nudge="Is the email still sent once, to the customer, with the mailer the app gets from get_mailer?",
     )
     events = [event[0] for event in log]
-    assert events.index("response-start") < events.index("email-sent"), (
-        "The confirmation email was sent before the response started: the customer waited for "
-        "the mail relay, and a relay that is down would turn a saved order into an error. Keep "
-        "the email a background task (`background.add_task(...)`)."
+    expect(
+        "response-start" in events and events.index("response-start") < events.index("email-sent"),
+        "The confirmation email was sent before the response started.",
+        "The customer waits for the mail relay, and a relay that is down turns a saved order into an "
+        "error: the email is the part of the work the answer does not depend on.",
+        nudge="Which part of placing an order can wait until the customer has the answer?",
+        concept="FastAPI's background tasks run after the response has been sent. Read FastAPI's "
+                "'Background Tasks'.",
     )

@@ -1,28 +1,34 @@
-"""Check: an upload is copied to disk in bounded chunks, refused with 413 at the limit, never half-stored."""
+"""Check: an upload is copied to disk in bounded chunks, off the event loop, without piling up in
+memory; refused with 413 at the limit, never half-stored; through the documented form."""
 
 import hashlib
+import os
 import random
+import tempfile
+import tracemalloc
 
-import httpx
 import pytest
 
-from bookshop.client import open_client
-from bookshop.observe import response_spy
-from bookshop.client import streamed_form
-from bookshop.covers import MiB, CoverStore
-from bookshop.observe import upload_reads
-from checks.harness import learner
+from bookshop.client import open_client, streamed_form
+from bookshop.covers import CoverStore, MiB
+from bookshop.observe import file_opens, response_spy, upload_reads
+from checks.feedback import expect, fail
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "test_the_upload_is_read_in_bounded_chunks_not_all_at_once",
+    "test_what_is_read_from_the_upload_does_not_pile_up_in_memory",
+    "test_no_file_is_opened_on_the_event_loop_thread",
     "test_an_oversized_cover_is_refused_413_as_soon_as_the_limit_is_crossed",
     "test_a_refused_upload_leaves_the_stored_cover_as_it_was",
     "test_a_cover_within_the_limit_is_stored_byte_for_byte_with_its_size_and_hash",
     "test_an_empty_or_missing_cover_is_refused_with_a_4xx",
+    "test_the_endpoint_still_takes_the_documented_cover_form",
 ]
 
 KiB = 1024
 LARGEST_READ = 1 * MiB  # a chunk; Starlette itself keeps up to 1 MiB of an upload in memory
+PATH = "/books/{book_id}/cover"
 
 
 def _bytes(size: int, seed: int) -> bytes:
@@ -42,11 +48,12 @@ def _store(kata_ns, tmp_path, max_bytes: int) -> CoverStore:
     return store
 
 
-async def _upload(kata_ns, data: bytes, *, book_id: int = 3, streamed: bool = True, log: list | None = None):
+async def _upload(kata_ns, data: bytes, *, book_id: int = 3, streamed: bool = True, log: list | None = None,
+                  on_read=None):
     """POST the cover; streamed uploads come in 64 KiB pieces with no Content-Length."""
     log = [] if log is None else log
     async with open_client(response_spy(learner(kata_ns, "app"), log)) as client:
-        with upload_reads(log):
+        with upload_reads(log, on_read):
             if streamed:
                 headers, body = streamed_form(data, events=log)
                 return await client.post(f"/books/{book_id}/cover", content=body, headers=headers)
@@ -61,33 +68,116 @@ def _files(store: CoverStore) -> list[str]:
     return sorted(path.name for path in store.directory.iterdir())
 
 
+def _stored(response, data: bytes, limit: int) -> None:
+    expect(
+        response.status_code == 201,
+        f"Uploading a {_size(len(data))} cover, with the store's limit at {_size(limit)}, answered "
+        f"{brief(response)}.",
+        "A cover within the limit must be stored, and answered 201: publishers retry what fails.",
+        nudge="Does the endpoint still store a cover that is within the limit, and answer 201?",
+    )
+
+
 @pytest.mark.anyio
 async def test_the_upload_is_read_in_bounded_chunks_not_all_at_once(kata_ns, tmp_path):
     _store(kata_ns, tmp_path, max_bytes=4 * MiB)
     cover = _bytes(3 * MiB // 2, seed=1)
     log: list = []
     response = await _upload(kata_ns, cover, log=log)
-    assert response.status_code == 201, (
-        f"Uploading a {_size(len(cover))} cover (the limit was 4 MiB) answered "
-        f"{response.status_code} {response.text[:80]}; a cover within the limit must be stored, with 201."
-    )
+    _stored(response, cover, 4 * MiB)
     reads = _reads(log)
-    assert reads, (
-        "The endpoint stored the cover without reading the uploaded file: read it from the "
-        "`UploadFile`, with `await cover.read(n)`."
+    expect(
+        reads,
+        "The endpoint answered 201 without reading anything from the uploaded cover file.",
+        "The cover a publisher sends arrives as the form's file: the endpoint must store what is in it.",
+        nudge="Where does the endpoint get the bytes it stores?",
     )
     unbounded = [got for asked, got in reads if asked < 0]
-    assert not unbounded, (
-        f"The endpoint read the upload with no size (`await cover.read()`), which returns "
-        f"everything left as one bytes object: here {_size(max(unbounded))} at once; a 900 MB "
-        "scan would be 900 MB of memory, per request. Read it in chunks of a fixed size: "
-        "`while chunk := await cover.read(64 * 1024): ...`."
+    expect(
+        not unbounded,
+        f"The endpoint read the upload with no size: one read returned {_size(max(unbounded or [0]))} "
+        "at once, the whole rest of the file.",
+        "Memory then grows with whatever a client sends: a 900 MB scan is 900 MB of memory, per "
+        "request, until the container is killed, and checkout with it.",
+        nudge="How many bytes does one read of the upload return when you do not say how many you want?",
+        concept="Copy a file of unknown size in fixed-size chunks: read a chunk, handle it, repeat until a "
+                "read returns nothing. Read FastAPI's 'Request Files' (UploadFile's async methods).",
     )
     largest = max(asked for asked, _ in reads)
-    assert largest <= LARGEST_READ, (
-        f"The endpoint asked for {_size(largest)} in one read. Memory per upload should not grow "
-        "with the file or with the limit (reading `max_bytes + 1` at once grows with the "
-        "limit): read fixed chunks, e.g. `await cover.read(64 * 1024)`, in a loop."
+    expect(
+        largest <= LARGEST_READ,
+        f"The endpoint asked for {_size(largest)} in one read.",
+        "Memory per upload should not grow with the file or with the limit: a limit raised for "
+        "print-ready scans would raise every upload's memory with it.",
+        nudge="Is the size of one read fixed, or does it follow the file or the limit?",
+        concept="A chunk is a small fixed size (tens of KiB), whatever the file.",
+    )
+
+
+@pytest.mark.anyio
+async def test_what_is_read_from_the_upload_does_not_pile_up_in_memory(kata_ns, tmp_path):
+    _store(kata_ns, tmp_path, max_bytes=8 * MiB)
+    cover = _bytes(6 * MiB, seed=7)
+    # Python's own count of the memory held, taken at each read of the upload: no clock involved.
+    held: list[tuple[int, int]] = []
+
+    def on_read(event: tuple) -> None:
+        held.append((tracemalloc.get_traced_memory()[0], event[2]))
+
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        response = await _upload(kata_ns, cover, on_read=on_read)
+    finally:
+        if started:
+            tracemalloc.stop()
+    _stored(response, cover, 8 * MiB)
+    if not held:
+        return  # nothing read from the upload: the test of bounded reads says so
+    before = held[0][0] - held[0][1]  # the memory held just before the first chunk came in
+    grew = max(memory for memory, _ in held) - before
+    chunk = max(got for _, got in held)
+    expect(
+        grew <= 2 * chunk + 256 * KiB,
+        f"While the endpoint read the {_size(len(cover))} cover, in {len(held)} reads of at most "
+        f"{_size(chunk)}, the memory it held grew by {_size(grew)}: what it read stayed in memory, "
+        "instead of leaving with each chunk.",
+        "Reading in chunks saves memory only if each chunk is gone before the next: kept until the "
+        "end, a 900 MB scan is still 900 MB of memory, per request.",
+        nudge="Where does each chunk go once it is read, and when?",
+        concept="Stream: each chunk goes to its destination (the file) as soon as it is read, so at any "
+                "moment only one chunk is in memory.",
+    )
+
+
+@pytest.mark.anyio
+async def test_no_file_is_opened_on_the_event_loop_thread(kata_ns, tmp_path):
+    store = _store(kata_ns, tmp_path, max_bytes=4 * MiB)
+    cover = _bytes(3 * MiB // 2, seed=8)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(scratch)  # a temporary file of the endpoint's own lands where the spy looks
+    try:
+        with file_opens(store.directory, scratch) as opened:
+            response = await _upload(kata_ns, cover)
+    finally:
+        tempfile.tempdir = saved
+    _stored(response, cover, 4 * MiB)
+    blocking = [f"{os.path.basename(entry.path)} ({'to write' if entry.writing else 'to read'})"
+                for entry in opened if entry.on_event_loop]
+    expect(
+        not blocking,
+        f"While storing a cover, the endpoint opened {', '.join(dict.fromkeys(blocking))} on the event "
+        "loop's own thread.",
+        "Disk I/O blocks the thread that does it. On the event loop, every other request of the "
+        "process waits meanwhile: a slow disk, or a large cover, freezes checkout too.",
+        nudge="The endpoint is an async def: which thread runs its code, and which of its calls wait "
+              "for the disk?",
+        concept="An async def must not block: file I/O goes to a worker thread (AnyIO's asynchronous file "
+                "I/O, or a thread of its own), or the endpoint is a plain def, which FastAPI runs in a "
+                "thread. Read AnyIO's 'Asynchronous file I/O' and FastAPI's 'Concurrency and async / await'.",
     )
 
 
@@ -97,29 +187,40 @@ async def test_an_oversized_cover_is_refused_413_as_soon_as_the_limit_is_crossed
     scan = _bytes(1 * MiB, seed=2)
     log: list = []
     response = await _upload(kata_ns, scan, log=log)
-    assert response.status_code == 413, (
-        f"A {_size(len(scan))} upload, with `covers.max_bytes` set to 256 KiB, answered "
-        f"{response.status_code} {response.text[:80]}. Count the bytes while you copy the upload "
-        "and raise `HTTPException(status_code=413)` when the count passes `covers.max_bytes` "
-        "(take the limit from the store: it is not always 2 MiB)."
+    expect(
+        response.status_code == 413,
+        f"A {_size(len(scan))} upload, with the store's limit (covers.max_bytes) at 256 KiB, answered "
+        f"{brief(response)}.",
+        "A cover past the limit must be refused, with the status that tells the client why (413 "
+        "Content Too Large). The limit comes from the store: it is not always 2 MiB.",
+        nudge="Where does the endpoint compare what it received with covers.max_bytes?",
+        concept="Count the bytes as they are copied, and refuse with 413 at the chunk that takes the "
+                "count past the limit. Read FastAPI's 'Handling Errors'.",
     )
-    answered = next(i for i, event in enumerate(log) if event[0] == "response-start")
+    answered = next((i for i, event in enumerate(log) if event[0] == "response-start"), len(log))
     reads = _reads(log[:answered])
     read = sum(got for _, got in reads)
     chunk = max((asked for asked, _ in reads if asked > 0), default=0)
-    assert read <= store.max_bytes + chunk, (
-        f"Before answering 413, the endpoint read {_size(read)} of the {_size(len(scan))} upload, "
-        f"for a limit of {_size(store.max_bytes)}: it read on (or read everything) before looking "
-        "at the size. Check the count after each chunk, and stop at the chunk that crosses the limit."
+    expect(
+        read <= store.max_bytes + chunk,
+        f"Before answering 413, the endpoint read {_size(read)} of the {_size(len(scan))} upload, for a "
+        f"limit of {_size(store.max_bytes)}.",
+        "Everything read past the limit is memory and disk spent on a cover that is refused anyway: "
+        "the limit protects nothing if it is looked at after the copy.",
+        nudge="At which point of the copy does the endpoint know the upload is too big?",
     )
-    in_place = store.path_for(3).name in _files(store)
-    assert _files(store) == [], (
-        f"After refusing the upload with 413, the covers folder holds {_files(store)}: the refused "
-        "upload was written into the cover's own file, which now holds its first chunks. Write "
-        "into a new file next to it, and `replace()` it over the cover only once the whole upload "
-        "was accepted." if in_place else
-        f"After refusing the upload with 413, the covers folder holds {_files(store)}: a refused "
-        "upload must leave nothing behind. Delete the partial file (in a `finally`)."
+    files = _files(store)
+    in_place = store.path_for(3).name in files
+    expect(
+        not files,
+        f"After refusing the upload with 413, the covers folder holds {files}: the refused upload was "
+        "written into the cover's own file, which now holds its first chunks." if in_place else
+        f"After refusing the upload with 413, the covers folder holds {files}.",
+        "A refused upload must leave nothing behind: a book's cover file that holds the start of a "
+        "refused scan shows customers a broken image, and leftovers fill the disk.",
+        nudge="Which file does the copy write to, and what happens to it when the upload is refused?",
+        concept="Write to a file of your own next to the cover, and put it in place only once the upload "
+                "is accepted; delete it on every other path.",
     )
 
 
@@ -128,32 +229,41 @@ async def test_a_refused_upload_leaves_the_stored_cover_as_it_was(kata_ns, tmp_p
     store = _store(kata_ns, tmp_path, max_bytes=256 * KiB)
     cover = _bytes(100 * KiB, seed=3)
     first = await _upload(kata_ns, cover)
-    assert first.status_code == 201, (
-        f"Uploading a 100 KiB cover (limit 256 KiB) answered {first.status_code} {first.text[:80]}; expected 201."
-    )
+    _stored(first, cover, 256 * KiB)
     for label, data in (("a 1 MiB upload (over the limit)", _bytes(1 * MiB, seed=4)), ("an empty upload", b"")):
         refused = await _upload(kata_ns, data)
         stored = store.path_for(3).read_bytes() if store.path_for(3).exists() else None
-        assert not refused.is_success, (
+        expect(
+            not refused.is_success,
             f"Book 3 had a 100 KiB cover; {label} was answered {refused.status_code}"
-            f"{' and replaced it' if stored == data else ''}, with `covers.max_bytes` set to "
-            "256 KiB. Refuse it (413 past the limit, 400 when empty), and replace the stored "
-            "cover only once a whole upload has been accepted."
+            f"{' and replaced it' if stored == data else ''}, with the store's limit at 256 KiB.",
+            "An upload past the limit must be refused (413), and an empty one too (400): otherwise "
+            "the book shows a broken or missing cover.",
+            nudge="What does the endpoint answer when the copy finds the upload too big, or empty?",
         )
         what = (
             "nothing" if stored is None
             else "the refused upload's first bytes" if stored == data[: len(stored)]
             else "something else"
         )
-        assert stored == cover, (
-            f"Book 3 had a 100 KiB cover; after {label} was refused with {refused.status_code}, its "
-            f"file holds {what} ({_size(len(stored or b''))}). Opening the cover's own file with "
-            "'wb' empties it before anything is checked. Write into a new file next to it, "
-            "`replace()` it over the cover only when the upload was accepted, and delete it otherwise."
+        expect(
+            stored == cover,
+            f"Book 3 had a 100 KiB cover; after {label} was refused with {refused.status_code}, its file "
+            f"holds {what} ({_size(len(stored or b''))}).",
+            "A refused upload must leave the stored cover as it was: customers would see a broken "
+            "image, and the publisher, told the upload failed, has no reason to look.",
+            nudge="When is the stored cover's file opened for writing, and what does opening it for "
+                  "writing do to what it held?",
+            concept="Write the new cover to a file of its own, and replace the stored one in a single "
+                    "step (a rename) only once the upload was accepted.",
         )
-        assert _files(store) == [store.path_for(3).name], (
-            f"After {label} was refused, the covers folder holds {_files(store)}: delete the "
-            "partial file of a refused upload (in a `finally`)."
+        files = _files(store)
+        expect(
+            files == [store.path_for(3).name],
+            f"After {label} was refused, the covers folder holds {files}.",
+            "A refused upload must leave nothing behind: leftover partial files fill the disk, one "
+            "per refused upload.",
+            nudge="On the paths where the upload is refused, what happens to the file the copy wrote?",
         )
 
 
@@ -163,37 +273,96 @@ async def test_a_cover_within_the_limit_is_stored_byte_for_byte_with_its_size_an
     store = _store(kata_ns, tmp_path, max_bytes=3 * MiB)
     for data, streamed in ((_bytes(200 * KiB + 7, seed=5), False), (_bytes(3 * MiB, seed=6), True)):
         response = await _upload(kata_ns, data, book_id=5, streamed=streamed)
-        assert response.status_code == 201, (
-            f"Uploading a {_size(len(data))} cover with `covers.max_bytes` set to {_size(store.max_bytes)} "
-            f"answered {response.status_code} {response.text[:80]}; a cover up to the limit, "
-            "inclusive, must be stored with 201. Take the limit from `covers.max_bytes`."
+        expect(
+            response.status_code == 201,
+            f"Uploading a {_size(len(data))} cover, with the store's limit at {_size(store.max_bytes)}, "
+            f"answered {brief(response)}.",
+            "A cover up to the limit, inclusive, must be stored with 201. The limit comes from the "
+            "store, which may allow more than the notebook's 2 MiB.",
+            nudge="Where does the endpoint's limit come from?",
         )
         expected = {"book_id": 5, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        assert response.json() == expected, (
-            f"The answer to a {_size(len(data))} upload was {response.text[:160]}; expected {expected}: "
-            "the size and SHA-256 of everything that was stored."
+        expect(
+            json_of(response) == expected,
+            f"The answer to a {_size(len(data))} upload was {brief(response, 160)}, while the size and "
+            f"SHA-256 of what was sent are {expected}.",
+            "The publisher compares the size and hash with the file it sent, to know the cover arrived "
+            "intact.",
+            nudge="Are the size and the hash computed over every chunk, in order?",
         )
         stored = store.path_for(5).read_bytes() if store.path_for(5).exists() else b""
-        assert stored == data, (
+        expect(
+            stored == data,
             f"A {_size(len(data))} upload was answered 201, but the file stored for book 5 holds "
-            f"{_size(len(stored))} that {'match' if stored == data[: len(stored)] else 'differ from'} "
-            "its start: store every chunk, in order, until `read` returns b''."
+            f"{_size(len(stored))} that {'match' if stored == data[: len(stored)] else 'differ from'} its start.",
+            "The shop serves what is stored: a cover cut short, or mixed up, is a broken image.",
+            nudge="Does every chunk reach the file, in order, up to the end of the upload?",
         )
-    assert _files(store) == [store.path_for(5).name], f"The covers folder holds {_files(store)}: only book-5.cover expected."
+    files = _files(store)
+    expect(files == [store.path_for(5).name], f"After two accepted uploads for book 5, the covers folder "
+           f"holds {files}.", "Each accepted upload leaves exactly one file: the book's cover.",
+           nudge="What is left of the files the copy wrote once the cover is in place?")
 
 
 @pytest.mark.anyio
 async def test_an_empty_or_missing_cover_is_refused_with_a_4xx(kata_ns, tmp_path):
     store = _store(kata_ns, tmp_path, max_bytes=256 * KiB)
     empty = await _upload(kata_ns, b"", streamed=False)
-    assert 400 <= empty.status_code < 500, (
-        f"An empty cover file answered {empty.status_code} {empty.text[:80]}; it must be refused "
-        "with 400 (after the loop, a size of 0 means the file was empty)."
+    expect(
+        400 <= empty.status_code < 500,
+        f"An empty cover file answered {brief(empty)}.",
+        "An empty file is no cover: the client must be told, with a 400.",
+        nudge="Once the copy is done, how does the endpoint know the file was empty?",
     )
     async with open_client(learner(kata_ns, "app")) as client:
         missing = await client.post("/books/3/cover", files={"image": ("cover.jpg", b"abc", "image/jpeg")})
-    assert 400 <= missing.status_code < 500, (
-        f"An upload with no `cover` field answered {missing.status_code} {missing.text[:80]}; FastAPI "
-        "answers 422 for a missing `cover: UploadFile` parameter. Keep the parameter."
+    expect(
+        400 <= missing.status_code < 500,
+        f"An upload with no cover field (the file sent as 'image') answered {brief(missing)}.",
+        "A form without the documented field is the client's mistake: answer it with a 4xx that says so.",
+        nudge="Does the endpoint still declare the cover as the form's file parameter?",
     )
-    assert _files(store) == [], f"Refused uploads left {_files(store)} in the covers folder."
+    files = _files(store)
+    expect(not files, f"Refused uploads left {files} in the covers folder.",
+           "A refused upload must leave nothing behind.")
+
+
+def _form_field(app) -> tuple[str, dict | None]:
+    """How the app's OpenAPI document describes the upload: its content types and the cover field."""
+    try:
+        document = app.openapi()
+    except Exception as error:  # noqa: BLE001 - an app whose schema cannot be built documents nothing
+        return f"no OpenAPI document ({type(error).__name__})", None
+    operation = document.get("paths", {}).get(PATH, {}).get("post")
+    if not isinstance(operation, dict):
+        return f"no POST {PATH}", None
+    content = (operation.get("requestBody") or {}).get("content") or {}
+    schema = (content.get("multipart/form-data") or {}).get("schema")
+    if not content:
+        return "no request body at all", None
+    if not isinstance(schema, dict):
+        return f"a request body of the types {sorted(content)}, with no multipart form", None
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        schema = document.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[-1], {})
+    cover = (schema.get("properties") or {}).get("cover")
+    if not isinstance(cover, dict):
+        return f"a multipart form with the fields {sorted(schema.get('properties') or {})}", None
+    return "a multipart form", {**cover, "required": "cover" in (schema.get("required") or [])}
+
+
+def test_the_endpoint_still_takes_the_documented_cover_form(kata_ns):
+    described, cover = _form_field(learner(kata_ns, "app"))
+    is_file = isinstance(cover, dict) and (
+        cover.get("format") == "binary" or cover.get("contentMediaType") == "application/octet-stream"
+    )
+    if not (is_file and cover.get("required")):
+        fail(
+            f"The app's OpenAPI document describes POST {PATH} with {described}"
+            f"{', where cover is not a required file' if cover is not None else ''}.",
+            "Publishers' upload scripts are generated from that document: a multipart form with a "
+            "required file field named cover. Change it, and every script breaks at the next release.",
+            nudge="Does the endpoint still declare the cover as a file parameter of the form?",
+            concept="FastAPI documents an UploadFile parameter as a multipart form's file field. Read "
+                    "FastAPI's 'Request Files'.",
+        )

@@ -16,7 +16,8 @@
 # - why a task that raises silently cancels every task added after it, while the client keeps
 #   its `201`;
 # - which work belongs in the request's transaction (what must not be lost) and which may be a
-#   background task, and how to make such a task fail alone: caught, logged, nothing else lost.
+#   background task, and how to make such a task fail alone: caught, logged with the order it
+#   was for, nothing else lost.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -34,8 +35,9 @@ setup_notebook()
 # - `Mailer`, the client of the shop's mail relay: `await mailer.send(to, subject, body)`.
 #   When the relay is down (`Mailer(down=True)`), `send` raises `MailerError`.
 # - `Shipment`, the warehouse's table: one row per order to pack. No row, no parcel.
-# - `lifespan`, kata 1's lifespan (the engine, and a `sessionmaker` in `request.state`) which
-#   also creates the `shipments` table.
+# - `lifespan`: the shop's own lifespan, as wrapped in "The engine belongs to the lifespan" (it
+#   builds the engine and puts a `sessionmaker` in `request.state`), which also creates the
+#   `shipments` table.
 #
 # The app gets its mailer from the `get_mailer` dependency, so that a test, or the evidence
 # below, can hand it a relay that is down.
@@ -303,6 +305,65 @@ async def place_order(order_in: OrderIn, session: SessionDep, mailer: MailerDep)
     await send_confirmation_email(mailer, customer.email, order.id)
     return OrderOut.model_validate(order, from_attributes=True)
 
+# %% tags=["kata", "decoy:log-without-the-order"]
+# "Catch the email's failure and log it, with the traceback: that says what went wrong." It says
+# the relay refused a connection, and not for which order: support, reading the log, cannot tell
+# which customer is still waiting for a confirmation.
+app = FastAPI(lifespan=lifespan)
+logger = logging.getLogger("bookshop.orders")
+
+
+async def send_confirmation_email(mailer: Mailer, to: str, order_id: int) -> None:
+    try:
+        await mailer.send(to, f"Your bookshop order #{order_id}", "Thank you! We are packing it.")
+    except Exception:
+        logger.exception("Could not send a confirmation email")
+
+
+@app.post("/orders", status_code=201)
+async def place_order(
+    order_in: OrderIn, session: SessionDep, mailer: MailerDep, background: BackgroundTasks
+) -> OrderOut:
+    customer = await session.get(User, order_in.user_id)
+    if customer is None:
+        raise HTTPException(status_code=404, detail=f"User {order_in.user_id} not found")
+    order = order_from(order_in)
+    session.add(order)
+    await session.flush()
+    session.add(Shipment(order_id=order.id))
+    await session.commit()
+    background.add_task(send_confirmation_email, mailer, customer.email, order.id)
+    return OrderOut.model_validate(order, from_attributes=True)
+
+# %% tags=["kata", "alternative:structured-log-fields"]
+# The order id and the address as fields of the log record rather than in its message: a log
+# platform that keeps records as JSON can search them, and support filters on the order.
+app = FastAPI(lifespan=lifespan)
+logger = logging.getLogger("bookshop.orders")
+
+
+async def send_confirmation_email(mailer: Mailer, to: str, order_id: int) -> None:
+    try:
+        await mailer.send(to, f"Your bookshop order #{order_id}", "Thank you! We are packing it.")
+    except Exception:
+        logger.exception("Could not send the confirmation email", extra={"order_id": order_id, "to": to})
+
+
+@app.post("/orders", status_code=201)
+async def place_order(
+    order_in: OrderIn, session: SessionDep, mailer: MailerDep, background: BackgroundTasks
+) -> OrderOut:
+    customer = await session.get(User, order_in.user_id)
+    if customer is None:
+        raise HTTPException(status_code=404, detail=f"User {order_in.user_id} not found")
+    order = order_from(order_in)
+    session.add(order)
+    await session.flush()
+    session.add(Shipment(order_id=order.id))
+    await session.commit()
+    background.add_task(send_confirmation_email, mailer, customer.email, order.id)
+    return OrderOut.model_validate(order, from_attributes=True)
+
 # %% [markdown]
 # The warehouse's screen only reads the `shipments` table, so it stays as it is while you fix
 # the cell above.
@@ -323,15 +384,14 @@ async def orders_to_pack(session: SessionDep) -> list[int]:
 # asks the warehouse which orders it will pack.
 
 # %% tags=["evidence"]
-from bookshop.observe import logged_warnings
-from bookshop.client import shop_client
+from bookshop.client import describe, shop_client
 from bookshop.db import database_url
-from bookshop.observe import engine_events, response_spy, run_sql
+from bookshop.observe import engine_events, logged_warnings, response_spy, run_sql
 
 ALICE = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 1}]}
 
 
-def describe(event: tuple) -> str:
+def step(event: tuple) -> str:
     kind = event[0]
     if kind == "sql":
         return " ".join(event[2].split()[:3])  # e.g. INSERT INTO shipments
@@ -341,7 +401,7 @@ def describe(event: tuple) -> str:
         return f"logged {event[1]} {event[2]!r}"
     if kind == "server-error":
         return f"{event[1]} raised into the server"
-    return {"commit": "COMMIT", "email-sent": "email sent", "email-failed": "email FAILED"}[kind]
+    return {"commit": "COMMIT", "email-sent": "email sent", "email-failed": "email FAILED"}.get(kind, kind)
 
 
 def place_alices_order(relay: str) -> None:
@@ -350,23 +410,26 @@ def place_alices_order(relay: str) -> None:
         try:
             with shop_client(response_spy(app, timeline), raise_server_exceptions=True) as client:
                 timeline.clear()  # forget the app's startup; watch one request
+                answer = "(the client got the server's exception instead of the response)"
                 try:
-                    client.post("/orders", json=ALICE)
-                except MailerError as error:
+                    answer = describe(client.post("/orders", json=ALICE))
+                except Exception as error:  # what escaped into the server, after or instead of the answer
                     timeline.append(("server-error", type(error).__name__))
                 events = list(timeline)
-                to_pack = client.get("/shipments").json()
+                to_pack = client.get("/shipments")
         finally:
             app.dependency_overrides.clear()
     order_id = run_sql(database_url(), "SELECT max(id) FROM orders")[0][0]
     shown = [event for event in events if event[0] != "sql" or event[2].startswith("INSERT")]
-    steps = [describe(event) for event in shown]
-    answer = next(i for i, event in enumerate(shown) if event[0] == "response-start")
-    print(f"mail relay {relay}: POST /orders for order {order_id}")
-    print(f"    before the answer: {' -> '.join(steps[:answer])}")
-    print(f"    {steps[answer]}")
-    print(f"    after the answer:  {' -> '.join(steps[answer + 1:]) or '(nothing)'}")
-    print(f"    the warehouse will pack order {order_id}: {'yes' if order_id in to_pack else 'NO'}")
+    steps = [step(event) for event in shown]
+    sent = next((i for i, event in enumerate(shown) if event[0] == "response-start"), len(shown))
+    packs = to_pack.json() if to_pack.status_code == 200 else []
+    print(f"mail relay {relay}: POST /orders for order {order_id} -> {answer}")
+    print(f"    before the answer: {' -> '.join(steps[:sent]) or '(nothing)'}")
+    print(f"    {steps[sent] if sent < len(steps) else 'no answer was sent'}")
+    print(f"    after the answer:  {' -> '.join(steps[sent + 1:]) or '(nothing)'}")
+    print(f"    GET /shipments -> {describe(to_pack)}: the warehouse will pack order {order_id}: "
+          f"{'yes' if isinstance(packs, list) and order_id in packs else 'NO'}")
 
 
 place_alices_order("up")
@@ -378,15 +441,16 @@ place_alices_order("down")
 # fails, its exception escapes into the server, and the shipment is never written: the
 # customer holds a 201 for an order the warehouse will never pack, and nothing was logged about
 # it. Once fixed, the shipment is written and committed with the order, before `201 sent`;
-# only the email is left for after the answer, and when it fails, the failure is logged and
-# the order still ships. (The test client waits for the tasks before it hands back the
+# only the email is left for after the answer, and when it fails, the failure is logged (read
+# that line as support would: does it say which order?) and the order still ships. (The test client waits for the tasks before it hands back the
 # response; a real server such as uvicorn sends the response first and runs the tasks while
 # the customer reads it.)
 #
 # ## The check
 #
-# Run it. Each failing test names what is wrong; fix the kata cell, run it again (and the
-# `/shipments` cell below it), then re-run this cell until every test passes.
+# Run it. Each failing test says what it observed and why that matters in production. Fix the
+# kata cell, run it again (and the `/shipments` cell below it), then re-run this cell until
+# every test passes.
 
 # %% tags=["check"]
 %%ipytest
@@ -404,7 +468,7 @@ from checks.background_tasks import *
 # In the evidence, find `201 sent`. Everything printed after it happened when the customer
 # already had the answer. Which of those steps would you be ready to lose, and which one
 # means a parcel never leaves the warehouse? Then look at what happened to `notify_warehouse`
-# when the relay was down.
+# when the relay was down, and at what the log said about it: could anyone act on it?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -416,7 +480,12 @@ from checks.background_tasks import *
 # answer to be true (the shipment of an order answered 201) belongs in the request, in the
 # same transaction as the order, so that both are saved or neither is. Work that may be
 # lost (the email) can stay a task, but it must not take others down with it: it catches its
-# own failure and logs it, with what someone needs to act on it.
+# own failure and logs it, with what someone needs to act on it: which order, which customer.
+# A log record carries that in its message, or in fields of its own (`extra=`), which a log
+# platform can search.
+#
+# Read: Starlette, [Background Tasks](https://www.starlette.io/background/); Python,
+# [Logging HOWTO](https://docs.python.org/3/howto/logging.html).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -462,9 +531,13 @@ from checks.background_tasks import *
 #    the customer gets an error instead of a 201. (When the work is a call to another service
 #    rather than a row, the same idea is called an *outbox*: write "to do" rows in the
 #    transaction, and let a worker with retries do them.)
-# 4. **Make the remaining task fail alone.** `send_confirmation_email` catches what `send`
-#    raises and logs it with `logger.exception(...)`: the order id and the address, plus the
-#    traceback. Its failure then ends with it, and tasks added after it still run.
+# 4. **Make the remaining task fail alone, and say what failed.** `send_confirmation_email`
+#    catches what `send` raises and logs it with `logger.exception(...)`, which adds the
+#    traceback. Its failure then ends with it, and tasks added after it still run. The
+#    traceback says what went wrong (the relay refused a connection), not for whom: put the
+#    order id (and the address) in the message, `"... order %s to %s", order_id, to`, or in
+#    fields of the record, `extra={"order_id": order_id}`, so that support can find the order
+#    and resend its email.
 # 5. **A task that needs the database opens its own session.** Give tasks plain values (ids)
 #    and, if they need the database, the `sessionmaker`, never the request's session or its ORM
 #    objects. In FastAPI 0.165 the request's session is in fact still open while the tasks run
@@ -475,9 +548,10 @@ from checks.background_tasks import *
 # Why not queue the warehouse task first? The email no longer stops it, but the shipment is
 # still written after the 201, where a failure cannot reach the customer. Why not make every
 # task catch and log? Right for the email; for the shipment it only turns a lost parcel into a
-# log line. Why not await `notify_warehouse` before answering? It then runs before the 201, but
-# in a second transaction: an order can be saved without its shipment (kata 5's lesson). And
-# why not send the email before answering too? The customer then waits for the relay, and a
+# log line. Why not log the exception alone? The traceback names the relay, not the order:
+# nobody knows which customer to write to. Why not await `notify_warehouse` before answering? It then runs before the 201, but
+# in a second transaction: an order can be saved without its shipment (the lesson of "One
+# request, one session"). And why not send the email before answering too? The customer then waits for the relay, and a
 # relay that is down turns an order that was saved into a 500, so the customer orders twice.
 #
 # Read more: FastAPI, [Background Tasks](https://fastapi.tiangolo.com/tutorial/background-tasks/)
@@ -492,5 +566,6 @@ from checks.background_tasks import *
 #   cancels the rest, and the client never hears of it.
 # - If losing the work would make the answer a lie, do it before answering, in the request's
 #   transaction (or write an outbox row there). Only best-effort work goes in a background task.
-# - Each background task catches and logs its own failure, takes ids rather than the request's
-#   objects, and opens its own session if it needs the database.
+# - Each background task catches and logs its own failure, naming what it was for (the order),
+#   takes ids rather than the request's objects, and opens its own session if it needs the
+#   database.

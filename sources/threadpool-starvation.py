@@ -8,13 +8,18 @@
 # as dead and took the whole shop offline: `/health` had stopped answering. Yet `/health` is an
 # `async def` that does nothing but return the shop's version from the settings.
 #
+# The accounting team also repeats, every month, the one rule they ask of the shop: **at most
+# four reports may query their service at once**. Past four it slows down for everyone, and the
+# shop's reports, queued at their door, hold the shop's threads all the while.
+#
 # **You will learn**
 # - that FastAPI runs every plain `def` endpoint *and every plain `def` dependency* in a worker
 #   thread, and that those threads come from one limiter per event loop: 40 tokens by default;
 # - why an `async def` endpoint that depends on a `def` dependency (even a cached
 #   `get_settings()`) waits in that same queue when slow sync work has taken every token;
 # - how to keep the hot path off the thread pool (async dependencies, values from the lifespan
-#   state) and how to bound the slow work (a timeout, `Depends(max_concurrency=...)`).
+#   state) and how to bound the slow work: a timeout, and a limit on how many run at once that
+#   every request shares.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -26,7 +31,8 @@ setup_notebook()
 # %% [markdown]
 # ## The bookshop around the problem
 #
-# `Settings` reads `SHOP_ENVIRONMENT` and `SHOP_VERSION` from the environment (module 1, kata 2).
+# `Settings` reads `SHOP_ENVIRONMENT` and `SHOP_VERSION` from the environment, as in "Settings
+# are read at startup; secrets have no default".
 # The vendor's SDK, `LegacyAccountingClient`, comes from `bookshop.accounting`:
 # `monthly_sales()` makes a blocking HTTP call to the accounting service, whose address
 # `accounting_url()` reads from the `BOOKSHOP_ACCOUNTING_URL` setting. Its `timeout` defaults
@@ -103,7 +109,9 @@ def monthly_sales() -> dict:
     return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
 
 
-# At most 4 reports hold a worker thread at a time; a fifth waits for its turn without one.
+# The accounting team's limit: at most 4 reports at a time. The limit belongs to this one
+# `Depends(...)` object, shared by every request; a fifth report waits for its turn on the
+# event loop, without a thread.
 SalesDep = Annotated[dict, Depends(monthly_sales, max_concurrency=4)]
 
 
@@ -188,6 +196,181 @@ SalesDep = Annotated[dict, Depends(monthly_sales, max_concurrency=4)]
 async def sales_report(sales: SalesDep) -> SalesReport:
     return SalesReport(**sales)
 
+# %% tags=["kata", "decoy:async-report"]
+# "A plain `def` is what takes a thread: make the report `async def` too, and nothing ever waits
+# for one." No thread indeed: the SDK now blocks the event loop itself. While one report waits
+# for the accounting service, no request at all is served, /health included.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield {"settings": Settings()}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@app.get("/reports/sales")
+async def sales_report() -> SalesReport:
+    accounting = LegacyAccountingClient(accounting_url(), timeout=10.0)
+    return SalesReport(**accounting.monthly_sales())
+
+# %% tags=["kata", "decoy:limiter-per-call"]
+# "Four threads at most for the reports: give the call a limiter of four tokens." A limiter made
+# inside the endpoint is a new one for every request: each report has four tokens to itself, so
+# nothing is limited, and the reports no longer even count against the shared 40.
+import anyio
+import anyio.to_thread
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield {"settings": Settings()}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def monthly_sales() -> dict:
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+@app.get("/reports/sales")
+async def sales_report() -> SalesReport:
+    sales = await anyio.to_thread.run_sync(monthly_sales, limiter=anyio.CapacityLimiter(4))
+    return SalesReport(**sales)
+
+# %% tags=["kata", "decoy:executor-per-call"]
+# "Keep the reports out of anyio's pool: run them in a pool of four threads of their own." The
+# pool is built for each request, so every report gets four threads to itself: nothing is
+# limited, and a month-end starts a new thread for every report that comes in.
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield {"settings": Settings()}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def monthly_sales() -> dict:
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+@app.get("/reports/sales")
+async def sales_report() -> SalesReport:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sales = await asyncio.get_running_loop().run_in_executor(pool, monthly_sales)
+    return SalesReport(**sales)
+
+# %% tags=["kata", "decoy:cap-the-health-check"]
+# "/health is what the load balancer watches: put the limit there, so the reports cannot crowd
+# it." Once it takes no thread, /health needs no protection. The reports, which do hold a thread
+# each, have no limit: a month-end still sends every one of them to the accounting service.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield {"settings": Settings()}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings, max_concurrency=4)]
+
+
+def monthly_sales() -> dict:
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+@app.get("/reports/sales")
+def sales_report() -> SalesReport:
+    return SalesReport(**monthly_sales())
+
+# %% tags=["kata", "alternative:cached-sync-helper"]
+# The settings from a cached plain function, returned by an `async def`: the cache holds the
+# settings themselves (not a coroutine), and FastAPI awaits `get_settings` on the event loop.
+@lru_cache
+def cached_settings() -> Settings:
+    return Settings()
+
+
+async def get_settings() -> Settings:
+    return cached_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+app = FastAPI()
+
+
+def monthly_sales() -> dict:
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+SalesDep = Annotated[dict, Depends(monthly_sales, max_concurrency=4)]
+
+
+@app.get("/reports/sales")
+async def sales_report(sales: SalesDep) -> SalesReport:
+    return SalesReport(**sales)
+
+# %% tags=["kata", "alternative:limiter-in-the-lifespan"]
+# One capacity limiter of four tokens, made at startup and shared by every request through the
+# lifespan state; the report runs the SDK in a thread taken from it, not from the default 40.
+import anyio
+import anyio.to_thread
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield {"settings": Settings(), "report_threads": anyio.CapacityLimiter(4)}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def monthly_sales() -> dict:
+    return LegacyAccountingClient(accounting_url(), timeout=10.0).monthly_sales()
+
+
+@app.get("/reports/sales")
+async def sales_report(request: Request) -> SalesReport:
+    sales = await anyio.to_thread.run_sync(monthly_sales, limiter=request.state.report_threads)
+    return SalesReport(**sales)
+
 # %% [markdown]
 # The health check only uses `SettingsDep`, so it stays as it is while you fix the cell above.
 # It is already an `async def`.
@@ -200,33 +383,43 @@ async def health(settings: SettingsDep) -> dict[str, str]:
 # %% [markdown]
 # ## The evidence
 #
-# The next cell starts the accounting service on a real port (from
-# `bookshop.accounting`) and tells it to *hold* its answers. It starts your app and
-# shrinks the app's thread limiter from 40 tokens to 1, which is what forty hung reports would
-# do. Then it sends one `GET /reports/sales` (parked at the accounting service), then
-# `GET /health`, and prints what happened, in order, including each time a request asked for a
-# worker thread. The report is released once `/health` has answered, or has asked for a thread
-# when none was free. No clock is involved: only the order of events.
+# The next cell starts the accounting service on a real port (from `bookshop.accounting`) and
+# tells it to *hold* its answers. It plays two scenes against your app, and prints what happened,
+# in order. No clock decides anything: only the order of events and the counts.
+#
+# 1. It shrinks the app's thread limiter from 40 tokens to 1, which is what forty hung reports
+#    would do, sends one `GET /reports/sales` (parked at the accounting service), then
+#    `GET /health`, and notes each time a request asks for a worker thread. The report is
+#    released once `/health` has answered, or has asked for a thread when none was free.
+# 2. It sends six reports at once, the service holding every answer, and counts how many reach
+#    the service together and how many wait for their turn on the event loop.
 
 # %% tags=["evidence"]
-from bookshop.accounting import AccountingService, accounting_at, starvation_timeline
+from bookshop.accounting import AccountingService, accounting_at, reports_at_once, starvation_timeline
 from bookshop.upstream import serve
 
 accounting = AccountingService()
 with serve(accounting.app) as url, accounting_at(url):
     for event in starvation_timeline(app, accounting):
         print(event)
+    print()
+    accounting.reset()
+    for line in reports_at_once(app, accounting, namespace=globals()):
+        print(line)
 
 # %% [markdown]
 # With the starter you should see the report take the only worker thread, then `/health` ask for
 # one to run `get_settings()` and wait. `/health` answers only after the accounting service
 # answered the report. With forty hung reports and no timeout, that is never, and the load
-# balancer takes the server out.
+# balancer takes the server out. In the second scene all six reports reach the accounting
+# service together, each holding a thread: nothing in the app keeps to the accounting team's
+# four.
 #
 # ## The check
 #
-# Run it. Each failing test names what is wrong; fix the kata cell, run it again (and the health
-# check cell below it), then re-run this cell until every test passes.
+# Run it. Each failing test says what it observed and why that matters in production. Fix the
+# kata cell, run it again (and the health check cell below it), then re-run this cell until
+# every test passes.
 
 # %% tags=["check"]
 %%ipytest
@@ -241,8 +434,10 @@ from checks.threadpool_starvation import *
 # %% [markdown] tags=["hint"]
 # ### Hint 1: a nudge
 #
-# `/health` is an `async def`, but look at what it depends on. Is `get_settings` an `async def`?
-# What does FastAPI do with a dependency that is a plain `def`, and where does it get the thread?
+# `/health` is an `async def`, but look at what it depends on: how does FastAPI call a
+# dependency that is a plain `def`, and where does it get the thread? Then the reports: what
+# stops a fifth from querying the accounting service while four are already waiting there, and
+# what makes any of them ever give up?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -252,10 +447,18 @@ from checks.threadpool_starvation import *
 # `CapacityLimiter` (40 tokens). `@lru_cache` does not change that: FastAPI cannot know the
 # function is cheap, so each request still borrows a thread to call it. A blocking report with
 # no timeout keeps its token until the accounting service answers. When the reports hold all
-# 40, every other request that needs a thread waits, `/health` included. So: give `/health` a
-# path with no thread at all (an `async def` dependency that returns the settings built in the
-# lifespan), and put bounds on the slow work (a timeout on the SDK, and
-# `Depends(..., max_concurrency=N)` so that only N reports hold a thread at a time).
+# 40, every other request that needs a thread waits, `/health` included.
+#
+# So: give `/health` a path with no thread at all (an `async def` dependency that returns
+# settings built once, for instance in the lifespan), and bound the slow work twice. A timeout
+# on the SDK, so that no report waits forever. And a limit of four on the reports: one object
+# that every request shares, such as FastAPI's `max_concurrency` on the dependency that calls
+# the SDK, or one `anyio.CapacityLimiter` made at startup. A limit made inside the endpoint is a
+# new limit for every request, which limits nothing.
+#
+# Read: FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/) and
+# [Limit dependency concurrency](https://fastapi.tiangolo.com/advanced/advanced-dependencies/#limit-dependency-concurrency);
+# AnyIO, [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html).
 
 # %% [markdown] tags=["hint"]
 # ### Hint 3: a sketch
@@ -297,24 +500,31 @@ from checks.threadpool_starvation import *
 #    thread pool suffers can delay it. (Another way: an `async def get_settings()` that returns
 #    the result of a cached *sync* helper. Never `@lru_cache` on the `async def` itself: it
 #    caches a coroutine, which can be awaited only once.)
-# 3. **Bound the slow work.** The vendor's SDK still blocks, so the report still needs a thread.
-#    Give the call a timeout (`timeout=10.0`): a hung accounting service then fails each report
-#    after 10 s (`TimeoutError`) instead of holding its thread forever. And cap how many reports hold a thread at once: moving the call into a
-#    dependency declared with `Depends(monthly_sales, max_concurrency=4)` (new in FastAPI 0.163)
-#    lets four run; a fifth waits on the event loop, without a thread, until one ends.
-#    The limit is per `Depends(...)` object and per event loop. (Without FastAPI's option, an
+# 3. **Give up on a silent service.** The vendor's SDK still blocks, so the report still needs a
+#    thread. Give the call a timeout (`timeout=10.0`): a hung accounting service then fails each
+#    report after 10 s (`TimeoutError`) instead of holding its thread forever.
+# 4. **Keep to the accounting team's four.** Move the call into a dependency and declare it with
+#    `Depends(monthly_sales, max_concurrency=4)` (new in FastAPI 0.163): four reports run, and a
+#    fifth waits on the event loop, without a thread, until one of them ends. The limit belongs
+#    to that `Depends(...)` object (here shared through the `SalesDep` alias) and to the event
+#    loop: each server process has its own four. Without FastAPI's option, one
 #    `anyio.CapacityLimiter(4)` created in the lifespan and passed as
-#    `anyio.to_thread.run_sync(..., limiter=...)` does the same, outside the default 40.)
-#    The check reads the timeout each accounting client is built with (no clock needed); the cap
-#    it cannot see without one, but it is still part of the fix.
-# 4. **Measure the right thing.** A health check that needs a worker thread reports on the
+#    `anyio.to_thread.run_sync(..., limiter=...)` does the same, outside the default 40.
+#    The check sends six reports at once while the accounting service holds its answers, and
+#    counts how many reach the service together and how many wait on the event loop (the
+#    limiters' own statistics): no clock is involved.
+# 5. **Measure the right thing.** A health check that needs a worker thread reports on the
 #    thread pool. One that needs none answers as long as the event loop runs.
 #
 # Why not raise the limit to 400? More threads only move the cliff (400 hung reports take 400
-# threads), and `/health` still queues once they are all taken. Why not only cap the
-# report? The cap protects the pool from reports, not from every other `def` in the app, and
-# `/health` still waits in the same queue. And `@lru_cache` on `async def get_settings` trades a
-# thread for a 500 on the second request.
+# threads), and `/health` still queues once they are all taken. Why not only cap the report?
+# The cap protects the pool from reports, not from every other `def` in the app, and `/health`
+# still waits in the same queue. Why not cap `/health` instead? It needs no protection once it
+# takes no thread; the reports do. Why not make the report `async def`? The SDK then blocks the
+# event loop, and one slow report stops every request. Why not an `anyio.CapacityLimiter(4)` or
+# a `ThreadPoolExecutor(max_workers=4)` inside the endpoint? Each request then builds a limit of
+# its own, so no two reports ever share one: nothing is limited. And `@lru_cache` on
+# `async def get_settings` trades a thread for a 500 on the second request.
 #
 # Read more: FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/),
 # [Dependencies](https://fastapi.tiangolo.com/tutorial/dependencies/) and
@@ -326,5 +536,5 @@ from checks.threadpool_starvation import *
 #   threads; `@lru_cache` does not spare the thread.
 # - Keep health checks and other hot paths on `async def` all the way down; hand them values
 #   built in the lifespan.
-# - Bound blocking work: a timeout on every blocking call, and `Depends(..., max_concurrency=N)`
-#   (or a limiter of its own) so slow work cannot take every thread.
+# - Bound blocking work: a timeout on every blocking call, and one limit shared by every request
+#   (`Depends(..., max_concurrency=N)` or a limiter made at startup), never one made per call.
