@@ -3,10 +3,12 @@
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, func
+from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
+    # AsyncAttrs: `await author.awaitable_attrs.books` loads a relationship explicitly, under asyncio.
     pass
 
 
@@ -29,6 +31,7 @@ class Book(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
     price_cents: Mapped[int]
     stock: Mapped[int] = mapped_column(default=0)
+    blurb: Mapped[str | None] = mapped_column(String(1000))  # the back-cover text; may be cleared
     author: Mapped[Author] = relationship(back_populates="books")
 
 
@@ -38,6 +41,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # An Argon2id hash (bookshop.accounts), never the password; and what the user may do.
+    hashed_password: Mapped[str] = mapped_column(String(200), server_default="")
+    role: Mapped[str] = mapped_column(String(20), server_default="customer")
 
 
 class Order(Base):
