@@ -226,11 +226,22 @@ async def test_the_logged_email_failure_names_the_order(kata_ns, shop_db, caplog
     caplog.set_level(logging.WARNING)
     app = _app_with(kata_ns, Mailer(down=True))
     response, error, answered = await _post(app, ALICE, raise_server_exceptions=True)
+    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    if error is not None:
+        order_id = run_sql(shop_db, "SELECT max(id) FROM orders")[0][0]
+        expect(
+            any(_names(record, order_id) for record in logged),
+            f"The confirmation email of order {order_id} failed, and its {type(error).__name__} went on into "
+            f"the server; nothing the app logged names order {order_id}. The server's traceback carries "
+            "the exception's own message, which does not say which order it was.",
+            "Support reads the log to resend what failed: a traceback without the order leaves them to "
+            "guess which customer is still waiting.",
+            nudge="Reading the log alone, could support tell which customer to write to?",
+        )
     _no_server_error(error, answered)
     expect(response.is_success, f"With the mail relay down, POST /orders answered {brief(response)}.",
            "A best-effort email must not turn a placed order into an error: the customer orders again.")
     order_id = _order_id(response) or run_sql(shop_db, "SELECT max(id) FROM orders")[0][0]
-    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
     said = "; ".join(f"{record.levelname} {_message(record)!r}" for record in logged[:3]) or "nothing"
     expect(
         any(_names(record, order_id) for record in logged),

@@ -417,13 +417,13 @@ from checks.blocking_call import *
 #    the endpoint also awaits something, say the async database session, and send just the
 #    blocking call to a worker thread. Pass the function and its arguments separately:
 #    `run_sync(registry.lookup(isbn))` calls `lookup` on the loop first and hands `run_sync`
-#    the result. `asyncio.to_thread(registry.lookup, isbn)` does the same with asyncio's
-#    default executor.
+#    the result. `asyncio.to_thread(registry.lookup, isbn)` works too, but with asyncio's own
+#    default executor, a second pool beside AnyIO's (see step 5).
 # 4. **Await the thread; never wait for it.** The loop is free only while the endpoint is
 #    suspended at an `await`. Submitting the call to an executor and then calling `.result()`,
 #    or starting a thread and `join()`ing it, waits on the loop's own thread: the evidence and
 #    the check see the loop run nothing until the lookup ends, exactly as before.
-# 5. **One bounded pool for everyone.** Both fixes borrow a thread from AnyIO's default limiter:
+# 5. **One bounded pool for everyone.** Fixes A and B borrow a thread from AnyIO's default limiter:
 #    40 tokens per event loop (the evidence prints it), shared by every `def` endpoint and
 #    dependency. A lookup that hangs for half a minute still holds one worker for half a
 #    minute; the limit makes the 41st wait its turn instead of starting another thread. A
