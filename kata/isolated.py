@@ -5,7 +5,9 @@ the process, print. So ``kata check``, ``watch`` and ``verify`` run each check i
 in a session of its own, and talk to it over a pipe only: the child says what it is running
 (each cell, each test) and, at the end, the verdict as JSON. The parent waits for the verdict
 within the time limit, then ends the child's whole process group. No verdict means no pass: a
-child that exits, crashes or runs out of time is reported with the cell or test it was in.
+child that exits, crashes or runs out of time is reported with the cell or test it was in. The
+child's temporary files go to a folder of its own, which the parent removes: a child that is
+ended never runs its own clean-up.
 
 Where it can, the parent forks: a parent that has already imported the libraries (``watch``,
 ``verify``) hands each child a warm interpreter, and a check starts at once. A parent with
@@ -17,9 +19,11 @@ import gc
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -63,8 +67,9 @@ def _child(kata: Kata, notebook: Path, level: int, channel: int) -> None:
                        "the workbook, not in your notebook: run `kata doctor`, and report it."})
 
 
-def _start(kata: Kata, notebook: Path, level: int, quiet: bool) -> tuple[int, int, subprocess.Popen | None]:
-    """Start the child; returns (pid, the read end of its channel, the Popen when spawned)."""
+def _start(kata: Kata, notebook: Path, level: int, quiet: bool, scratch: str) -> tuple[int, int, subprocess.Popen | None]:
+    """Start the child, with ``scratch`` as its temporary folder; returns (pid, the read end of
+    its channel, the Popen when spawned)."""
     reading, writing = os.pipe()
     if hasattr(os, "fork") and threading.active_count() == 1:
         pid = os.fork()
@@ -72,6 +77,7 @@ def _start(kata: Kata, notebook: Path, level: int, quiet: bool) -> tuple[int, in
             try:
                 os.close(reading)
                 os.setsid()
+                os.environ["TMPDIR"] = tempfile.tempdir = scratch
                 if quiet:
                     devnull = os.open(os.devnull, os.O_WRONLY)
                     os.dup2(devnull, 1)
@@ -86,6 +92,7 @@ def _start(kata: Kata, notebook: Path, level: int, quiet: bool) -> tuple[int, in
         [sys.executable, "-m", "kata.isolated", str(find_root(kata.notebook.parent)), kata.id, str(notebook),
          str(level), str(writing)],
         pass_fds=[writing], start_new_session=True, stdout=output, stderr=output, stdin=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": scratch},
     )
     os.close(writing)
     return process.pid, reading, process
@@ -106,7 +113,8 @@ def _end(pid: int, process: subprocess.Popen | None) -> int | None:
 def run_isolated(kata: Kata, notebook: Path, *, timeout: float, level: int = 0, quiet: bool = True) -> dict:
     """The check's result: ``status`` passed, failed, error or timeout; ``tests``; ``error``."""
     again = f"Fix it, save the notebook, and run `kata check {kata.number}` again."
-    pid, reading, process = _start(kata, notebook, level, quiet)
+    scratch = tempfile.mkdtemp(prefix="kata-check-")
+    pid, reading, process = _start(kata, notebook, level, quiet, scratch)
     phase, pending, message = "the check", b"", None
     deadline = time.monotonic() + timeout
     try:
@@ -132,6 +140,7 @@ def run_isolated(kata: Kata, notebook: Path, *, timeout: float, level: int = 0, 
     finally:
         os.close(reading)
         status = _end(pid, process)
+        shutil.rmtree(scratch, ignore_errors=True)
     if message is None:
         how = ""
         if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) != signal.SIGKILL:

@@ -86,7 +86,9 @@ def run_check(kata: Kata, notebook: Path, *, level: int = 0) -> CheckResult:
             placeholder = Path(scratch) / "notebook.py"
             placeholder.touch()
             harness.run.kata_id, harness.run.level = kata.id, level
-            # The scratch folder is the root: pytest walks every folder from the root to the file.
-            pytest.main([*PYTEST_ARGS, f"--rootdir={scratch}", str(placeholder)], plugins=[_CollectNotebook(module, placeholder)])
+            # The scratch folder is the root (pytest walks every folder from the root to the file)
+            # and holds the tests' temporary folders: none is left behind, none is scanned.
+            pytest.main([*PYTEST_ARGS, f"--rootdir={scratch}", f"--basetemp={scratch}/tmp", str(placeholder)],
+                        plugins=[_CollectNotebook(module, placeholder)])
     tests = harness.last_results()
     return CheckResult(kata.id, str(notebook), "passed" if harness.passed(tests) else "failed", tests)
