@@ -15,6 +15,7 @@ works, ``display()`` prints, and a cell that exits or raises is named. Cells tag
 import ast
 import inspect
 import json
+import linecache
 import traceback
 import types
 from dataclasses import dataclass
@@ -204,8 +205,12 @@ def load_module(path: Path, name: str, *, next_step: str, skip: set[str] = SKIPP
                     f"{where}, line {magic}: IPython magics and shell commands (`%`, `!`) only work in "
                     f"Jupyter. Move that line out of the cell, then {next_step}"
                 )
+            filename = f"<{path.name} {cell.where}>"
+            # As IPython does: a cell's source stays readable from its code (tracebacks, and the
+            # checks that run a learner's own tests again, elsewhere).
+            linecache.cache[filename] = (len(cell.source), None, cell.source.splitlines(True), filename)
             try:
-                code = compile(cell.source, f"<{path.name} {cell.where}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+                code = compile(cell.source, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             except (SyntaxError, ValueError) as error:
                 line = f", line {error.lineno}" if getattr(error, "lineno", None) else ""
                 reason = getattr(error, "msg", None) or str(error)
