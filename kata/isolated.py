@@ -78,6 +78,7 @@ def _start(kata: Kata, notebook: Path, level: int, quiet: bool, scratch: str) ->
                 os.close(reading)
                 os.setsid()
                 os.environ["TMPDIR"] = tempfile.tempdir = scratch
+                os.environ["KATA_SERVERS"] = os.path.join(scratch, "servers")
                 if quiet:
                     devnull = os.open(os.devnull, os.O_WRONLY)
                     os.dup2(devnull, 1)
@@ -92,7 +93,7 @@ def _start(kata: Kata, notebook: Path, level: int, quiet: bool, scratch: str) ->
         [sys.executable, "-m", "kata.isolated", str(find_root(kata.notebook.parent)), kata.id, str(notebook),
          str(level), str(writing)],
         pass_fds=[writing], start_new_session=True, stdout=output, stderr=output, stdin=subprocess.DEVNULL,
-        env={**os.environ, "TMPDIR": scratch},
+        env={**os.environ, "TMPDIR": scratch, "KATA_SERVERS": os.path.join(scratch, "servers")},
     )
     os.close(writing)
     return process.pid, reading, process
@@ -140,6 +141,9 @@ def run_isolated(kata: Kata, notebook: Path, *, timeout: float, level: int = 0, 
     finally:
         os.close(reading)
         status = _end(pid, process)
+        from bookshop.serving import end_noted_servers  # servers the check started: ended with it
+
+        end_noted_servers(os.path.join(scratch, "servers"))
         shutil.rmtree(scratch, ignore_errors=True)
     if message is None:
         how = ""
