@@ -4,12 +4,16 @@
 answers can be held back (``hold()``) until the caller lets them go (``release()``), so a report
 can be parked for as long as a check or an evidence cell needs, with no clock involved.
 ``LegacyAccountingClient`` is the vendor's SDK: blocking, and with no timeout unless given one.
+It signs every request, and the service refuses any request it did not sign: the SDK is the only
+way to the figures. ``sdk_calls`` records the timeout each call to the SDK was made with.
 ``starvation_timeline`` plays a slow report and a health check against an app, for the evidence;
 ``park_reports`` (``reports_at_once`` in a notebook cell) sends many reports at once and counts how
 many reach the service together, and how many wait for their turn.
 """
 
 import asyncio
+import hashlib
+import hmac
 import json
 import threading
 import urllib.request
@@ -21,6 +25,7 @@ import anyio
 import anyio.to_thread
 from anyio.from_thread import start_blocking_portal
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from bookshop.observe import ThreadRequest, request_label, waiting_for_a_turn, worker_threads
 from bookshop.upstream import environment, service_url
@@ -30,7 +35,30 @@ ACCOUNTING_URL_ENV = "BOOKSHOP_ACCOUNTING_URL"
 # call blocks the loop, so the code that would release a held answer can never run.
 BLOCKS_AN_EVENT_LOOP = "X-Caller-Blocks-An-Event-Loop"
 
+# The vendor signs each request with a key of its own, inside the SDK; the service checks it.
+SIGNATURE = "X-Vendor-Signature"
+_VENDOR_KEY = b"the vendor keeps this to itself"
+
 TODAYS_SALES = {"month": "2026-10", "books_sold": 412, "revenue_cents": 512_345}
+
+
+def _signature(path: str) -> str:
+    return hmac.new(_VENDOR_KEY, f"GET {path}".encode(), hashlib.sha256).hexdigest()
+
+
+_call_logs: list[list] = []
+
+
+@contextmanager
+def sdk_calls() -> Iterator[list]:
+    """Record the timeout of every call to ``LegacyAccountingClient.monthly_sales`` meanwhile, as
+    the call is made (a timeout set on the client after it was built counts), in any thread."""
+    log: list = []
+    _call_logs.append(log)
+    try:
+        yield log
+    finally:
+        _call_logs.remove(log)
 
 
 def accounting_url() -> str:
@@ -53,7 +81,9 @@ class LegacyAccountingClient:
         self.timeout = timeout
 
     def monthly_sales(self) -> dict:
-        request = urllib.request.Request(f"{self.base_url}/sales")
+        for log in list(_call_logs):
+            log.append(self.timeout)
+        request = urllib.request.Request(f"{self.base_url}/sales", headers={SIGNATURE: _signature("/sales")})
         if _runs_an_event_loop():
             request.add_header(BLOCKS_AN_EVENT_LOOP, "yes")  # see AccountingService
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -79,6 +109,11 @@ class AccountingService:
     and once that happened the service holds no answer again (``gave_up`` is set at once). A
     query the SDK made from a thread that runs an event loop is never held: it is answered at
     once, with ``blocked_loop`` set, since whoever would release it is blocked behind it.
+
+    A query the SDK did not sign is refused (401) and counted in ``unsigned``, nothing more.
+    ``fail_next(status, times)`` answers the next ``times`` signed queries with that error status
+    (counted in ``failed``), then answers as before: a caller that asks again and again gets the
+    figures in the end, and ``requests`` says how many times it asked.
     """
 
     HOLD_LIMIT = 5.0
@@ -91,7 +126,15 @@ class AccountingService:
 
         @self.app.get("/sales")
         async def sales(request: Request) -> dict:
+            if not hmac.compare_digest(request.headers.get(SIGNATURE, ""), _signature("/sales")):
+                self.unsigned += 1
+                return JSONResponse({"detail": "Unsigned request: this service answers only the vendor's SDK"},
+                                    status_code=401)
             self.requests += 1
+            if self.failures_left > 0:
+                self.failures_left -= 1
+                self.failed += 1
+                return JSONResponse({"detail": "The accounting service is down"}, status_code=self.failure_status)
             self.in_flight += 1
             self.most_at_once = max(self.most_at_once, self.in_flight)
             self.received.set()
@@ -111,6 +154,10 @@ class AccountingService:
         """Today's sales (or ``sales``), answered at once, no request received yet."""
         self.sales = dict(TODAYS_SALES if sales is None else sales)
         self.requests = 0
+        self.unsigned = 0
+        self.failed = 0
+        self.failures_left = 0
+        self.failure_status = 503
         self.in_flight = 0
         self.most_at_once = 0
         self.gave_up = False
@@ -118,6 +165,10 @@ class AccountingService:
         self.received = threading.Event()
         self.released = threading.Event()
         self.released.set()
+
+    def fail_next(self, status: int, times: int) -> None:
+        """Answer the next ``times`` signed queries with ``status``, then as before."""
+        self.failure_status, self.failures_left = status, times
 
     def hold(self) -> None:
         """Keep every answer until ``release()``."""
@@ -197,7 +248,11 @@ def starvation_timeline(app, service: AccountingService, *, worker_threads_total
                     async with anyio.create_task_group() as tg:
                         note("GET /reports/sales", "sent")
                         tg.start_soon(send, "/reports/sales", client, report_done)
-                        if await service.first_request(unless=report_done):
+                        arrived = await service.first_request(unless=report_done)
+                        if not arrived and service.unsigned:
+                            note("accounting service", "refused the report's request: the vendor's SDK had not "
+                                                       "signed it")
+                        if arrived:
                             if service.blocked_loop:
                                 note("accounting service", "got the report's query from the event loop's own "
                                                            "thread: nothing else runs until it answers")
@@ -219,7 +274,7 @@ def starvation_timeline(app, service: AccountingService, *, worker_threads_total
                                     else "while the report still waits for the accounting service")
                             note("GET /health", f"-> {describe(health)}, {when}")
                         answered_early = health_done.is_set()
-                        if not (service.blocked_loop or service.gave_up):
+                        if service.requests and not (service.blocked_loop or service.gave_up):
                             note("accounting service", "answers (released by this cell)")
                         service.release()
                         await report_done.wait()
@@ -252,6 +307,7 @@ class ReportsAtOnce:
     blocked_loop: bool  # a query came from the event loop's own thread
     gave_up: bool  # the service had to let a held answer go on its own
     queried: int = 0  # queries the service received in all
+    refused: int = 0  # requests the service refused: the vendor's SDK had not signed them
     statuses: list[int] = field(default_factory=list)  # the reports' answers, once released
 
     def lines(self) -> list[str]:
@@ -267,6 +323,7 @@ class ReportsAtOnce:
             *([f"    neither (still on their way, or waiting somewhere this cell cannot see): {busy}"]
               if not self.settled else []),
             f"    answers once the service let them go: {self.statuses}",
+            *([f"    refused by the service, not signed by the vendor's SDK: {self.refused}"] if self.refused else []),
         ]
 
 
@@ -319,6 +376,7 @@ async def park_reports(app, service: AccountingService, *, sent: int = 6, namesp
             service.release()
     result.blocked_loop, result.gave_up = service.blocked_loop, service.gave_up
     result.queried = service.requests
+    result.refused = service.unsigned
     result.statuses = [statuses[i] for i in sorted(statuses)]
     return result
 

@@ -3,7 +3,8 @@
 ``open_client`` is for async code (the checks); ``shop_client`` wraps it for plain notebook cells,
 running the app on an event loop in a helper thread, so a cell needs no top-level ``await``.
 ``streamed_form`` builds a multipart upload that a client sends in chunks, without a
-Content-Length, as a browser or ``curl -T -`` may.
+Content-Length, as a browser or ``curl -T -`` may. ``documented_fields`` reads what an app's
+OpenAPI document says one operation accepts and answers.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -74,6 +75,9 @@ class ShopClient:
     def post(self, url: str, **kwargs) -> httpx.Response:
         return self.request("POST", url, **kwargs)
 
+    def patch(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
     def together(self, *requests: tuple[str, str, dict]) -> list[httpx.Response]:
         """Send requests at the same time, each ``(method, url, keyword arguments)``, as several
         clients would; the answers come back in the order the requests were given."""
@@ -119,3 +123,40 @@ def streamed_form(
             yield piece
 
     return {"content-type": request.headers["content-type"]}, pieces()
+
+
+def documented_fields(app, method: str, path: str) -> dict[str, list[str]]:
+    """The field names ``app``'s OpenAPI document gives one operation, nested models included:
+    ``"accepts"`` for its JSON request body, ``"answers"`` for its JSON answers with a 2xx status.
+    What a client generated from the document would send and expect; empty lists when the
+    operation is not documented."""
+    document = app.openapi()
+    operation = document.get("paths", {}).get(path, {}).get(method.lower(), {})
+
+    def names(schema, seen: frozenset = frozenset()) -> list[str]:
+        found: list[str] = []
+        if isinstance(schema, list):
+            for item in schema:
+                found += names(item, seen)
+        elif isinstance(schema, dict):
+            reference = schema.get("$ref")
+            if isinstance(reference, str) and reference not in seen:
+                target = document
+                for part in reference.removeprefix("#/").split("/"):
+                    target = target.get(part, {}) if isinstance(target, dict) else {}
+                found += names(target, seen | {reference})
+            properties = schema.get("properties")
+            if isinstance(properties, dict):
+                found += list(properties)
+                found += names(list(properties.values()), seen)
+            for key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties", "prefixItems"):
+                found += names(schema.get(key), seen)
+        return list(dict.fromkeys(found))
+
+    def json_schemas(holder) -> list:
+        content = holder.get("content", {}) if isinstance(holder, dict) else {}
+        return [media.get("schema") for kind, media in content.items() if "json" in kind and isinstance(media, dict)]
+
+    answers = [schema for status, response in operation.get("responses", {}).items()
+               if str(status).startswith("2") for schema in json_schemas(response)]
+    return {"accepts": names(json_schemas(operation.get("requestBody"))), "answers": names(answers)}

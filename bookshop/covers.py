@@ -55,12 +55,14 @@ class UploadSeen:
     read_before_answer: int
     held: int  # the most memory held at once by what was read (Python's own count, tracemalloc)
     opened_on_loop: list[str]  # files of the covers folder opened on the event loop's own thread
+    read_from_disk_on_loop: int = 0  # reads of the upload, kept on disk, made on the event loop's thread
 
 
 def watch_uploads(app, covers: CoverStore, book_id: int, *uploads: tuple[bytes, str]) -> list[UploadSeen]:
     """POST each ``(data, filename)`` to ``/books/{book_id}/cover`` the way a script streams a file (in
-    64 KiB pieces, no Content-Length), and watch: the pieces the app pulled, its reads of the upload,
-    the memory held by what it read, the files it opened from the event loop's thread."""
+    64 KiB pieces, no Content-Length), and watch: the pieces the app pulled, its reads of the upload
+    (and those made from disk on the event loop's thread), the memory held by what it read, the files
+    it opened from the event loop's thread."""
     from bookshop.client import shop_client, streamed_form  # imported late: they import nothing from here
     from bookshop.observe import file_opens, response_spy, upload_reads
 
@@ -91,5 +93,6 @@ def watch_uploads(app, covers: CoverStore, book_id: int, *uploads: tuple[bytes, 
                 sum(event[2] for event in log[:answer] if event[0] == "read"),
                 max((memory for memory, _ in held), default=before) - before,
                 list(dict.fromkeys(os.path.basename(o.path) for o in opened if o.on_event_loop)),
+                sum(1 for event in log if event[0] == "read" and event[3] and event[4]),
             ))
     return seen

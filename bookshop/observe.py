@@ -33,7 +33,9 @@ from sqlalchemy.util import await_only
 def engine_events(*names: str) -> Iterator[list[tuple]]:
     """Record SQLAlchemy events from every engine: ``(name, engine id, detail)`` in order.
 
-    Supported names: ``connect``, ``sql``, ``commit``, ``rollback``, ``disposed``.
+    Supported names: ``connect``, ``sql``, ``statement``, ``commit``, ``rollback``, ``disposed``.
+    ``sql`` records the SQL text; ``statement`` records ``(SQL text, parameters)``, the values the
+    driver sends apart from the text.
     """
     log: list[tuple] = []
     hooks = {
@@ -42,6 +44,12 @@ def engine_events(*names: str) -> Iterator[list[tuple]]:
             "before_cursor_execute",
             lambda conn, cursor, statement, params, context, many: log.append(
                 ("sql", id(conn.engine), statement)
+            ),
+        ),
+        "statement": (
+            "before_cursor_execute",
+            lambda conn, cursor, statement, params, context, many: log.append(
+                ("statement", id(conn.engine), (statement, params))
             ),
         ),
         "commit": ("commit", lambda conn: log.append(("commit", id(conn.engine), None))),
@@ -412,10 +420,16 @@ def waiting_for_a_turn(*places) -> int:
 
 @dataclass
 class ClientLog:
-    """What ``http_clients`` saw: the clients built, their arguments, and who called the upstream."""
+    """What ``http_clients`` saw: the clients built, their arguments, who called the upstream, and
+    which connection pools carried those calls."""
 
     built: WeakKeyDictionary = field(default_factory=WeakKeyDictionary)  # client -> its keyword arguments
     callers: list[httpx.AsyncClient] = field(default_factory=list)  # each client that called, once
+    pools: list = field(default_factory=list)  # each httpcore connection pool that carried a call, once
+
+    def open_connections(self) -> int:
+        """Connections to the upstream that the pools in ``pools`` still hold open."""
+        return sum(1 for pool in self.pools for connection in pool.connections if not connection.is_closed())
 
     def arguments(self, client: httpx.AsyncClient) -> dict | None:
         """The keyword arguments ``client`` was built with, or None if it was built earlier."""
@@ -424,12 +438,24 @@ class ClientLog:
 
 @contextmanager
 def http_clients(upstream_url: str) -> Iterator[ClientLog]:
-    """Record every ``httpx.AsyncClient`` that sends a request to ``upstream_url`` meanwhile.
+    """Record every ``httpx.AsyncClient`` that sends a request to ``upstream_url`` meanwhile, and
+    every httpcore connection pool that carries one (however many transports wrap it).
 
-    The log keeps those clients alive, so ``is_closed`` can be read after the app stopped.
+    The log keeps those clients and pools alive, so ``is_closed`` and the pools' connections can be
+    read after the app stopped.
     """
+    import httpcore
+
     log = ClientLog()
     original_init, original_send = httpx.AsyncClient.__init__, httpx.AsyncClient.send
+    original_handle = httpcore.AsyncConnectionPool.handle_async_request
+
+    async def spying_handle(self, request):
+        url = request.url
+        target = f"{url.scheme.decode()}://{url.host.decode()}:{url.port}"
+        if (target.startswith(upstream_url) or upstream_url.startswith(target)) and not any(p is self for p in log.pools):
+            log.pools.append(self)
+        return await original_handle(self, request)
 
     def spying_init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
@@ -441,10 +467,12 @@ def http_clients(upstream_url: str) -> Iterator[ClientLog]:
         return await original_send(self, request, *args, **kwargs)
 
     httpx.AsyncClient.__init__, httpx.AsyncClient.send = spying_init, spying_send
+    httpcore.AsyncConnectionPool.handle_async_request = spying_handle
     try:
         yield log
     finally:
         httpx.AsyncClient.__init__, httpx.AsyncClient.send = original_init, original_send
+        httpcore.AsyncConnectionPool.handle_async_request = original_handle
 
 
 # --- what an app reads from an upload -------------------------------------------------------------
@@ -455,13 +483,17 @@ _READS = ("read", "read1", "readline", "readinto")
 
 @contextmanager
 def upload_reads(events: list, on_read=None) -> Iterator[list]:
-    """Note ``("read", asked, got)`` in ``events`` for every read from an uploaded file meanwhile.
+    """Note ``("read", asked, got, on_disk, on_event_loop)`` in ``events`` for every read from an
+    uploaded file meanwhile.
 
     Starlette keeps each uploaded file in a ``tempfile.SpooledTemporaryFile`` (in memory up to
     1 MiB, then on disk). ``await upload.read(n)``, ``upload.file.read(n)`` and
     ``shutil.copyfileobj(upload.file, ...)`` all end in one of its read methods, so they are
     watched there. ``asked`` is ``-1`` when the caller asked for everything that is left.
-    ``on_read(event)`` is called right after each event is noted, in the thread that read.
+    ``on_disk`` says the file had been moved to disk (a read then waits for the disk), and
+    ``on_event_loop`` that the thread that read was running an event loop, as ``file_opens`` notes:
+    a read from disk there blocks the loop. ``on_read(event)`` is called right after each event is
+    noted, in the thread that read.
     """
     originals = {name: getattr(tempfile.SpooledTemporaryFile, name) for name in _READS}
 
@@ -473,9 +505,11 @@ def upload_reads(events: list, on_read=None) -> Iterator[list]:
             else:
                 size = args[0] if args else kwargs.get("size", kwargs.get("n", -1))
                 asked, got = (-1 if size is None or size < 0 else size), len(result)
-            events.append(("read", asked, got))
+            event = ("read", asked, got, bool(getattr(self, "_rolled", False)),
+                     asyncio._get_running_loop() is not None)
+            events.append(event)
             if on_read is not None:
-                on_read(("read", asked, got))
+                on_read(event)
             return result
 
         return watched
@@ -647,3 +681,114 @@ def file_opens(*folders) -> Iterator[list[FileOpen]]:
         yield log
     finally:
         _file_open_logs.remove(entry)
+
+
+# --- which database connections were opened, and whether they are still open ---------------------
+
+
+def _driver_connection_is_open(dbapi_connection) -> bool:
+    """Whether the driver's connection behind a pool's DBAPI connection is still open: read from
+    the driver itself, since a pool's ``close`` event fires before the close, even one that fails."""
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    if hasattr(driver, "_tx") and hasattr(driver, "_connection"):  # aiosqlite: None once closed
+        return driver._connection is not None
+    if isinstance(driver, sqlite3.Connection):
+        try:
+            driver.total_changes
+        except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
+            return False
+        return True
+    return not getattr(driver, "closed", False)
+
+
+class ConnectionLedger:
+    """The DBAPI connections SQLAlchemy pools opened or handed out meanwhile, kept to be looked at later."""
+
+    def __init__(self) -> None:
+        self.used: list = []
+
+    def note(self, dbapi_connection) -> None:
+        if not any(dbapi_connection is known for known in self.used):
+            self.used.append(dbapi_connection)
+
+    def still_open(self) -> list:
+        return [connection for connection in self.used if _driver_connection_is_open(connection)]
+
+
+@contextmanager
+def database_connections() -> Iterator[ConnectionLedger]:
+    """Record every DBAPI connection any SQLAlchemy pool opens or hands out meanwhile (the pool's
+    ``connect`` and ``checkout`` events), including one a pool had opened before. ``still_open()``
+    asks each driver whether its connection is open now: after an app has shut down, that is what
+    it left open, whatever its engine's ``dispose`` did or did not do."""
+    ledger = ConnectionLedger()
+
+    def opened(dbapi_connection, *_args) -> None:
+        ledger.note(dbapi_connection)
+
+    event.listen(Pool, "connect", opened)
+    event.listen(Pool, "checkout", opened)
+    try:
+        yield ledger
+    finally:
+        event.remove(Pool, "connect", opened)
+        event.remove(Pool, "checkout", opened)
+
+
+# --- a service that holds its answers until a check lets them go -------------------------------------
+
+
+class HeldAnswers:
+    """A lookup service's ``meeting`` (see ``bookshop.upstream.lookup_service``) that holds every
+    answer until ``open()``: each request arrives, is counted in ``arrived``, and waits. A request
+    waits at most ``limit`` seconds, then answers anyway, so a gate nobody opened cannot hang a
+    server. ``isbns``: only requests for these take part; others pass straight through.
+
+    ``wait_for(count, within)`` returns once ``count`` requests have arrived (True), or when
+    ``unless()`` says there is no point waiting (a client got its answer: ``poke()`` after that),
+    or after ``within`` seconds (False)."""
+
+    def __init__(self, limit: float = 5.0, *, isbns: set[str] | None = None):
+        self.limit = limit
+        self.isbns = isbns
+        self.arrived = 0
+        self.answered = 0
+        self._opened = threading.Event()
+        self._changed = threading.Condition()
+
+    def concerns(self, isbn: str) -> bool:
+        return self.isbns is None or isbn in self.isbns
+
+    def arrive(self, service: str) -> None:
+        with self._changed:
+            self.arrived += 1
+            self._changed.notify_all()
+        self._opened.wait(self.limit)
+
+    def answer(self, service: str) -> None:
+        with self._changed:
+            self.answered += 1
+            self._changed.notify_all()
+
+    def poke(self) -> None:
+        """Something ``wait_for``'s ``unless`` looks at has changed."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, within: float, unless=lambda: False) -> bool:
+        with self._changed:
+            self._changed.wait_for(lambda: self.arrived >= count or unless(), within)
+            return self.arrived >= count
+
+    def open(self) -> None:
+        self._opened.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened.is_set()
+
+    def __enter__(self) -> "HeldAnswers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.open()

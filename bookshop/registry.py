@@ -38,7 +38,9 @@ def _record(isbn: str) -> RegistryRecord | None:
 
 
 class IsbnRegistry:
-    """The vendor's client. It has no async API: every call holds its thread until it returns."""
+    """The vendor's client. It has no async API: every call holds its thread until it returns.
+    Like any network client, it raises (``ConnectionError``, ``TimeoutError``) when the registry
+    cannot be reached; the checks make a stand-in of it do exactly that."""
 
     def __init__(self, round_trip: float = 0.2):
         self.round_trip = round_trip

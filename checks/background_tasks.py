@@ -1,9 +1,15 @@
 """Check: what must not be lost is committed before the answer; the email is an isolated task whose
-failure is logged with the order it concerns."""
+failure is logged with the order it concerns, that the server waits for, and that logs nothing when
+it succeeds."""
 
+import asyncio
 import logging
 import re
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import anyio
 import pytest
 
 from bookshop.client import open_client
@@ -20,6 +26,8 @@ __all__ = [
     "test_the_logged_email_failure_names_the_order",
     "test_an_order_whose_shipment_cannot_be_saved_is_not_answered_201",
     "test_a_placed_order_is_shipped_and_confirmed_by_one_email_after_the_answer",
+    "test_nothing_is_logged_as_a_warning_when_the_email_is_sent",
+    "test_the_email_task_ends_before_the_server_is_done_with_the_request",
 ]
 
 ALICE = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 1}]}
@@ -29,6 +37,39 @@ EARLIER_ORDER = 80_417
 
 # What every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# A safety net: an email sent from a task of its own that nobody waits for is held until the request
+# has ended, at most this long. Only code that waits for such a task without a done-callback (polling
+# it, say) would wait it out; a task nobody waits for is always released by the end of the request.
+OUTSIDE_WAIT = 0.5
+
+
+class _Records(logging.Handler):
+    def __init__(self, log: list):
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.log.append(("record", record))
+
+
+@contextmanager
+def _warnings_into(log: list) -> Iterator[None]:
+    """Note ``("record", LogRecord)`` in ``log`` for each warning or error logged meanwhile, in
+    order with whatever else ``log`` receives (the mailer's attempts, the response)."""
+    handler = _Records(log)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
+def _records_after_the_failure(log: list) -> tuple[list[logging.LogRecord], list[logging.LogRecord]]:
+    """The warnings and errors logged (before, after) the mailer failed."""
+    failed = next((i for i, event in enumerate(log) if event[0] == "email-failed"), len(log))
+    records = [(i, event[1]) for i, event in enumerate(log) if event[0] == "record"]
+    return [r for i, r in records if i < failed], [r for i, r in records if i > failed]
 
 
 def _app_with(kata_ns, mailer: Mailer):
@@ -173,14 +214,14 @@ async def test_the_shipment_is_committed_before_the_201_is_sent(kata_ns, shop_db
 
 
 @pytest.mark.anyio
-async def test_a_failing_email_is_logged_not_raised_into_the_server(kata_ns, shop_db, caplog):
-    caplog.set_level(logging.WARNING)
-    attempts: list = []
-    app = _app_with(kata_ns, Mailer(down=True, events=attempts))
-    response, error, answered = await _post(app, ALICE, raise_server_exceptions=True)
+async def test_a_failing_email_is_logged_not_raised_into_the_server(kata_ns, shop_db):
+    log: list = []
+    app = _app_with(kata_ns, Mailer(down=True, events=log))
+    with _warnings_into(log):
+        response, error, answered = await _post(app, ALICE, raise_server_exceptions=True)
     _no_server_error(error, answered)
     expect(
-        attempts,
+        any(event[0] == "email-failed" for event in log),
         "The check gave the app a mail relay that is down, through get_mailer, but the app never "
         "tried to send an email with it.",
         "The customer must still get a confirmation, from the mailer the app is configured with.",
@@ -192,16 +233,18 @@ async def test_a_failing_email_is_logged_not_raised_into_the_server(kata_ns, sho
         "A best-effort email must not turn a placed order into an error: the customer orders again.",
         nudge="Must the order fail when the email fails?",
     )
-    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    before, after = _records_after_the_failure(log)
+    earlier = (f" Before it failed, the app had logged {_said(before)}: that was before anything went wrong, "
+               "so it says nothing about the failure." if before else "")
     expect(
-        logged,
-        "The confirmation email failed (the mail relay was down) and nothing was logged as a warning "
-        "or an error: the failure was swallowed.",
+        after,
+        "The confirmation email failed (the mail relay was down), and nothing was logged as a warning "
+        f"or an error after that: the failure was swallowed.{earlier}",
         "Nobody resends an email nobody knows is missing: the customer waits for a confirmation that "
         "never comes, and support has nothing to search for.",
         nudge="When the email task catches the failure, who hears about it?",
         concept="Python's logging: a named logger, and a level of warning or above for what someone must "
-                "act on. Read the Python 'Logging HOWTO'.",
+                "act on, logged where the failure is handled. Read the Python 'Logging HOWTO'.",
     )
 
 
@@ -210,6 +253,10 @@ def _message(record: logging.LogRecord) -> str:
         return record.getMessage()
     except Exception:  # noqa: BLE001 - a message whose arguments do not fit its format
         return str(record.msg)
+
+
+def _said(records: list[logging.LogRecord]) -> str:
+    return "; ".join(f"{record.levelname} {_message(record)!r}" for record in records[:3]) or "nothing"
 
 
 def _names(record: logging.LogRecord, order_id: int) -> bool:
@@ -221,19 +268,20 @@ def _names(record: logging.LogRecord, order_id: int) -> bool:
 
 
 @pytest.mark.anyio
-async def test_the_logged_email_failure_names_the_order(kata_ns, shop_db, caplog):
+async def test_the_logged_email_failure_names_the_order(kata_ns, shop_db):
     run_sql(shop_db, f"INSERT INTO orders (id, user_id) VALUES ({EARLIER_ORDER}, 2)")
-    caplog.set_level(logging.WARNING)
-    app = _app_with(kata_ns, Mailer(down=True))
-    response, error, answered = await _post(app, ALICE, raise_server_exceptions=True)
-    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    log: list = []
+    app = _app_with(kata_ns, Mailer(down=True, events=log))
+    with _warnings_into(log):
+        response, error, answered = await _post(app, ALICE, raise_server_exceptions=True)
+    before, logged = _records_after_the_failure(log)
     if error is not None:
         order_id = run_sql(shop_db, "SELECT max(id) FROM orders")[0][0]
         expect(
             any(_names(record, order_id) for record in logged),
             f"The confirmation email of order {order_id} failed, and its {type(error).__name__} went on into "
-            f"the server; nothing the app logged names order {order_id}. The server's traceback carries "
-            "the exception's own message, which does not say which order it was.",
+            f"the server; nothing the app logged after the failure names order {order_id}. The server's "
+            "traceback carries the exception's own message, which does not say which order it was.",
             "Support reads the log to resend what failed: a traceback without the order leaves them to "
             "guess which customer is still waiting.",
             nudge="Reading the log alone, could support tell which customer to write to?",
@@ -242,11 +290,13 @@ async def test_the_logged_email_failure_names_the_order(kata_ns, shop_db, caplog
     expect(response.is_success, f"With the mail relay down, POST /orders answered {brief(response)}.",
            "A best-effort email must not turn a placed order into an error: the customer orders again.")
     order_id = _order_id(response) or run_sql(shop_db, "SELECT max(id) FROM orders")[0][0]
-    said = "; ".join(f"{record.levelname} {_message(record)!r}" for record in logged[:3]) or "nothing"
+    earlier = (f" (Before it failed, the app had logged {_said(before)}: that says nothing about the "
+               "failure.)" if before else "")
     expect(
         any(_names(record, order_id) for record in logged),
-        f"The confirmation email of order {order_id} failed. The warnings and errors logged meanwhile "
-        f"were: {said}. None of them names order {order_id}, in its message or in a field of its own.",
+        f"The confirmation email of order {order_id} failed. The warnings and errors logged after that "
+        f"were: {_said(logged)}. None of them names order {order_id}, in its message or in a field of "
+        f"its own.{earlier}",
         "Support reads the log to resend what failed: a line that says an email failed, but not for "
         "which order, leaves them to guess which customer is still waiting.",
         nudge="Reading that log line alone, could support tell which customer to write to?",
@@ -351,4 +401,109 @@ async def test_a_placed_order_is_shipped_and_confirmed_by_one_email_after_the_an
         nudge="Which part of placing an order can wait until the customer has the answer?",
         concept="FastAPI's background tasks run after the response has been sent. Read FastAPI's "
                 "'Background Tasks'.",
+    )
+
+
+@pytest.mark.anyio
+async def test_nothing_is_logged_as_a_warning_when_the_email_is_sent(kata_ns, shop_db):
+    log: list = []
+    mailer = Mailer(events=log)
+    with _warnings_into(log):
+        response, error, answered = await _post(_app_with(kata_ns, mailer), ALICE, raise_server_exceptions=True)
+    _no_server_error(error, answered)
+    expect(response.status_code == 201, f"POST /orders answered {brief(response)}, not 201 Created.",
+           "A placed order is answered 201, with the order the client can show.")
+    logged = [event[1] for event in log if event[0] == "record"]
+    expect(
+        mailer.sent and not logged,
+        f"The mail relay was up and the confirmation email went out, yet the app logged {_said(logged)}."
+        if mailer.sent else
+        f"The mail relay was up, yet no confirmation email went out, and the app logged {_said(logged)}.",
+        "Warnings and errors are what someone is paged for, and what support searches when a customer "
+        "writes in. A warning for every order that went well buries the few that did not, and a search "
+        "for an order's failure finds orders that never failed.",
+        nudge="What does the app log when everything goes well? Which level is that?",
+        concept="A log level says who must act: warning and above for what went wrong; info or debug "
+                "for the normal course of things. Read the Python 'Logging HOWTO' (when to use logging).",
+    )
+
+
+class _RequestWatch:
+    """Which asyncio task serves POST /orders, and whether the server is done with it (the app's
+    ASGI call has returned, background tasks included)."""
+
+    def __init__(self, log: list):
+        self.log = log
+        self.task: asyncio.Task | None = None
+        self.ended = anyio.Event()
+
+    def app(self, app):
+        async def watched(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            self.task = asyncio.current_task()
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.log.append(("request-ended",))
+                self.ended.set()
+
+        return watched
+
+
+def _someone_waits_for(task: asyncio.Task) -> bool:
+    """Code has asked to hear when ``task`` ends: a task awaiting it, gather, wait_for, wait, a task
+    group (anyio's, asyncio's). A set or a list that only drops the task once done is not waiting."""
+    for callback, *_ in getattr(task, "_callbacks", None) or ():
+        owner = getattr(callback, "__self__", None)
+        if not isinstance(owner, (set, frozenset, list, dict, weakref.WeakSet)):
+            return True
+    return False
+
+
+class _Mailer(Mailer):
+    """A mailer that, called from a task other than the request's own which nobody waits for, first
+    waits until the request has ended: such a task can never send before the server is done."""
+
+    def __init__(self, watch: _RequestWatch, **kwargs):
+        super().__init__(**kwargs)
+        self.watch = watch
+        self.outside = False
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        task = asyncio.current_task()
+        if self.watch.task is not None and task is not self.watch.task:
+            self.outside = True
+            with anyio.move_on_after(OUTSIDE_WAIT):  # a safety net: see OUTSIDE_WAIT
+                while not (self.watch.ended.is_set() or _someone_waits_for(task)):
+                    await asyncio.sleep(0.001)
+        await super().send(to, subject, body)
+
+
+@pytest.mark.anyio
+async def test_the_email_task_ends_before_the_server_is_done_with_the_request(kata_ns, shop_db):
+    log: list = []
+    watch = _RequestWatch(log)
+    mailer = _Mailer(watch, events=log)
+    async with open_client(watch.app(_app_with(kata_ns, mailer))) as client:
+        response = await client.post("/orders", json=ALICE)
+    expect(response.status_code == 201, f"POST /orders answered {brief(response)}, not 201 Created.",
+           "A placed order is answered 201, with the order the client can show.")
+    steps = [event[0].replace("-", " ") for event in log]
+    ended = steps.index("request ended") if "request ended" in steps else len(steps)
+    expect(
+        "email sent" in steps[:ended],
+        "The server was done with POST /orders (the app's ASGI call had returned) before the "
+        "confirmation email was sent"
+        + (": the email ran in a task of its own that nothing in the request waits for." if mailer.outside
+           else ".")
+        + f" What happened, in order: {' -> '.join(steps) or 'nothing'}.",
+        "A server waits, when it stops (at every deploy), for the requests it is serving, background "
+        "tasks included. A task the app starts on its own is not one of them: when the process stops it "
+        "is cancelled mid-send, and the email is lost without a line in the log. asyncio's documentation "
+        "also warns that the event loop keeps only a weak reference to such a task.",
+        nudge="Who waits for the email to be sent: the server, as part of the request, or nobody?",
+        concept="FastAPI's BackgroundTasks run after the response, but within the request: the server "
+                "waits for them. A task made with asyncio.create_task belongs to no request. Read "
+                "FastAPI's 'Background Tasks' and the note on asyncio.create_task in Python's docs.",
     )

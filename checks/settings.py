@@ -7,6 +7,8 @@ watches instead: every construction of the learner's ``Settings`` class, and whe
 (before the app finished starting, or while it served requests); and what the endpoints answer.
 """
 
+import base64
+import functools
 import hashlib
 import hmac
 import inspect
@@ -23,6 +25,7 @@ from checks.feedback import expect, fail
 from checks.harness import brief, json_of, learner
 
 __all__ = [
+    "kata_settings_history",
     "kata_shop_environment",
     "test_app_refuses_to_start_without_a_receipt_secret",
     "test_a_test_can_hand_the_endpoints_other_settings",
@@ -34,8 +37,12 @@ __all__ = [
 
 SECRET_ENV = "SHOP_RECEIPT_SECRET"
 LIMIT_ENV = "SHOP_MAX_BOOKS_PER_ORDER"
-TEST_SECRET = "kata-test-secret-5bd1c9e2"
-OVERRIDE_SECRET = "kata-override-secret-93f0a7"
+# Random-looking, so that no run of 4 of their characters (nor of their base64, nor reversed) can
+# turn up in a response by chance: every window mixes upper and lower case with digits, and holds
+# letters a hex signature never has.
+TEST_SECRET = "Qx7Vr2KpW9zTn4LmHs8Jy3Gu6Rw5Nk1P"
+OVERRIDE_SECRET = "Zq8WvN3kTx7RmB2pYh5LsJ9gKw4Xn6Pr"
+REVEALING_RUN = 4  # this many characters of the secret in a row give part of it away
 CODE_DEFAULT = "changeme"  # the starter's default: the secret anyone who read the code knows
 USER_ID, BOOK_ID, BOOK_PRICE = 1, 3, 1099  # Dune, in the seeded shop
 SETTINGS_ROUTES = ("/orders/quote", "/about")
@@ -180,6 +187,117 @@ def _settings_dependencies(app, settings_class: type) -> list:
     return found
 
 
+def _wrappable(call) -> bool:
+    """A plain function (or a cached one) that returns a value: what could hand out the settings."""
+    target = inspect.unwrap(call)
+    return (inspect.isfunction(target) and not inspect.isgeneratorfunction(target)
+            and not inspect.isasyncgenfunction(target))
+
+
+def _spy(call, seen: list):
+    """``call`` itself, to FastAPI (same signature, same kind), noting ``(call, value)`` for each value it returns."""
+    if inspect.iscoroutinefunction(inspect.unwrap(call)):
+        @functools.wraps(call)
+        async def spy(*args, **kwargs):
+            value = await call(*args, **kwargs)
+            seen.append((call, value))
+            return value
+    else:
+        @functools.wraps(call)
+        def spy(*args, **kwargs):
+            value = call(*args, **kwargs)
+            seen.append((call, value))
+            return value
+    return spy
+
+
+async def _providers_seen_at_work(app, settings_class: type) -> list:
+    """The dependencies of the settings routes that returned the settings while the check used
+    the app: found by what they do, whatever their type hints say."""
+    candidates: list = []
+
+    def walk(dependant) -> None:
+        for sub in dependant.dependencies:
+            if sub.call is not None and _wrappable(sub.call) and not any(sub.call is c for c in candidates):
+                candidates.append(sub.call)
+            walk(sub)
+
+    for route in app.routes:
+        if getattr(route, "path", None) in SETTINGS_ROUTES and hasattr(route, "dependant"):
+            walk(route.dependant)
+    if not candidates:
+        return []
+    seen: list = []
+    saved = dict(app.dependency_overrides)
+    for call in candidates:
+        app.dependency_overrides.setdefault(call, _spy(call, seen))
+    try:
+        async with open_client(app) as client:
+            await client.get("/about")
+            await client.post("/orders/quote", json=_order(2))
+    except Exception:  # noqa: BLE001 - an app that cannot start shows nothing here; other tests say why
+        pass
+    finally:
+        app.dependency_overrides.clear()
+        app.dependency_overrides.update(saved)
+    found: list = []
+    for call, value in seen:
+        if isinstance(value, settings_class) and not any(call is known for known in found):
+            found.append(call)
+    return found
+
+
+def _revealing_runs(secret: str) -> set[str]:
+    """Every run of REVEALING_RUN characters of ``secret``, as written, reversed, and in base64."""
+    forms = [secret, secret[::-1]]
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        forms.append(encode(secret.encode()).decode().rstrip("="))
+    return {form[i:i + REVEALING_RUN] for form in forms for i in range(len(form) - REVEALING_RUN + 1)}
+
+
+def _reveals(text: str, runs: set[str], whole: set[str]) -> bool:
+    return any(run in text for run in runs) or any(secret in text for secret in whole)
+
+
+def _renderings(settings) -> list[tuple[str, str]]:
+    """How the settings can end up in a log line: their repr, their str and, for a pydantic model,
+    their JSON. One that raises is simply not a way they can be printed."""
+    ways = [("repr()", repr), ("str()", str)]
+    if callable(getattr(settings, "model_dump_json", None)):
+        ways.append(("JSON", lambda value: value.model_dump_json()))
+    shown = []
+    for how, render in ways:
+        try:
+            shown.append((how, str(render(settings))))
+        except Exception:  # noqa: BLE001
+            continue
+    return shown
+
+
+def _value_of(body, key: str):
+    """The value of ``key`` anywhere in a JSON body (the first found), or None."""
+    if isinstance(body, dict):
+        if key in body:
+            return body[key]
+        values = list(body.values())
+    elif isinstance(body, list):
+        values = body
+    else:
+        return None
+    for value in values:
+        found = _value_of(value, key)
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def kata_settings_history() -> list:
+    """``(settings, test name)`` for every settings object built while the check's tests ran: a
+    later test can tell settings kept from an earlier start of the app."""
+    return []
+
+
 def _clear_caches(ns: dict) -> None:
     """A fresh server process starts with nothing cached: forget any cached function's results."""
     for value in list(ns.values()):
@@ -189,12 +307,19 @@ def _clear_caches(ns: dict) -> None:
 
 
 @pytest.fixture(autouse=True)
-def kata_shop_environment(kata_ns, monkeypatch):
+def kata_shop_environment(kata_ns, monkeypatch, kata_settings_history, request):
     """Each test starts like a fresh server: a known secret, the default limit, nothing cached."""
     monkeypatch.setenv(SECRET_ENV, TEST_SECRET)
     monkeypatch.delenv(LIMIT_ENV, raising=False)
     _clear_caches(kata_ns)
-    yield
+    settings_class = kata_ns.get("Settings")
+    if isinstance(settings_class, type):
+        timeline: list = []
+        with _constructions(settings_class, timeline):
+            yield
+        kata_settings_history.extend((built, request.node.name) for built in _built(timeline))
+    else:
+        yield
     _clear_caches(kata_ns)
 
 
@@ -244,6 +369,9 @@ async def test_app_refuses_to_start_without_a_receipt_secret(kata_ns, shop_db, m
 async def test_a_test_can_hand_the_endpoints_other_settings(kata_ns, shop_db):
     settings_class, app = _settings_class(kata_ns), learner(kata_ns, "app")
     providers = _settings_dependencies(app, settings_class)
+    for provider in await _providers_seen_at_work(app, settings_class):
+        if not any(provider is known for known in providers):
+            providers.append(provider)
     if not providers:
         fail(
             "POST /orders/quote and GET /about receive their settings from no dependency: the "
@@ -264,6 +392,7 @@ async def test_a_test_can_hand_the_endpoints_other_settings(kata_ns, shop_db):
     async with open_client(app) as client:
         three = await client.post("/orders/quote", json=_order(3))
         two = await client.post("/orders/quote", json=_order(2))
+        about = await client.get("/about")
     expect(
         three.status_code == 422,
         f"With its settings dependency overridden to allow 2 books, POST /orders/quote answered an "
@@ -281,10 +410,27 @@ async def test_a_test_can_hand_the_endpoints_other_settings(kata_ns, shop_db):
         "known secret can verify it.",
         nudge="Which settings object does the signing read its secret from?",
     )
+    shown = _value_of(json_of(about), "max_books_per_order")
+    expect(
+        about.status_code == 200 and shown in (None, 2),
+        f"With the settings dependency overridden to allow 2 books, GET /about answered "
+        f"{brief(about, 120)}: it does not show the settings the endpoints were handed."
+        if about.status_code != 200 or shown is None else
+        f"With the settings dependency overridden to allow 2 books, POST /orders/quote applied 2, "
+        f"but GET /about reported max_books_per_order {shown!r}: /about reads its settings some "
+        "other way than through that dependency.",
+        "The support team reads /about to learn what the server runs with. If /about does not get "
+        "its settings the way the endpoints do, it can show one thing while they apply another, "
+        "and no test can hand it settings of its own.",
+        nudge="Where does /about get its settings from? Is it the same place as /orders/quote?",
+        concept="Every endpoint that needs the settings declares the same dependency, so that one "
+                "override reaches them all. FastAPI docs: 'Testing Dependencies with Overrides'.",
+    )
 
 
 @pytest.mark.anyio
-async def test_settings_are_read_once_when_the_app_starts_not_at_import(kata_ns, shop_db, monkeypatch):
+async def test_settings_are_read_once_when_the_app_starts_not_at_import(kata_ns, shop_db, monkeypatch,
+                                                                        kata_settings_history):
     monkeypatch.setenv(LIMIT_ENV, "2")
     settings_class, app = _settings_class(kata_ns), learner(kata_ns, "app")
     timeline: list = []
@@ -296,18 +442,38 @@ async def test_settings_are_read_once_when_the_app_starts_not_at_import(kata_ns,
             about = await client.get("/about")
     started = timeline.index("started")
     at_startup, later = len(_built(timeline[:started])), len(_built(timeline[started:]))
-    never = " The app did not build its settings at all while it started and served: the settings it used had been read before, when its cell ran." if not at_startup + later else ""
+    held = {name: value for name, value in kata_ns.items() if isinstance(value, settings_class)}
+    where = f" in {', '.join(f'`{name}`' for name in held)}" if held else ""
+    kept = [test for built, test in kata_settings_history if any(built is value for value in held.values())]
+    never, nudge, concept = "", ("When does the line that reads the environment run: when the cell runs, or "
+                                 "when the app starts?"), ("Import time is for definitions; configuration is "
+                                 "read at startup, in the lifespan or in a dependency it calls. FastAPI "
+                                 "docs: 'Settings and Environment Variables'.")
+    if not at_startup + later and kept:
+        never = (f" The app built no settings while it started: it used the ones built during an "
+                 f"earlier start of the app (by an earlier test of this check), kept{where}. The check "
+                 "had cleared every cache the notebook defines, as a test does before it starts the "
+                 "app, and nothing made the app read its settings again.")
+        nudge = ("Once your code has read the settings, what could make it read them again for the next "
+                 "start of the app, as a test or a new deploy needs?")
+        concept = ("Settings read once per process need a way to be forgotten: functools.lru_cache "
+                   "gives cache_clear, which tests call between starts. Settings the lifespan builds "
+                   "and hands over through its state are read afresh at every start. FastAPI docs: "
+                   "'Settings and Environment Variables'.")
+    elif not at_startup + later:
+        never = (f" The app built no settings while it started and served: it used settings it held "
+                 f"already{where}, read before this start (when a cell ran, or during an earlier start "
+                 "of the app in this process), and clearing every cache the notebook defines did not "
+                 "make it read them again.")
     expect(
         (three.status_code, two.status_code) == (422, 200),
         f"{LIMIT_ENV}=2 was set before the app started, yet an order of 3 books was answered "
         f"{brief(three, 60)} (and 2 books {two.status_code}).{never}",
         "Tests, staging and production set their configuration before they start the app: an app "
         "that read its settings earlier ignores them all. The promotion's limit cannot be tested, "
-        "and a deploy runs with whatever the environment held when the code was first imported.",
-        nudge="When does the line that reads the environment run: when the cell runs, or when the "
-              "app starts?",
-        concept="Import time is for definitions; configuration is read at startup, in the lifespan "
-                "or in a dependency it calls. FastAPI docs: 'Settings and Environment Variables'.",
+        "and a deploy runs with whatever the environment held when the settings were first read.",
+        nudge=nudge,
+        concept=concept,
     )
     when = (f"built {at_startup} time(s) while the app started, then {later} more time(s)" if at_startup
             else f"not built while the app started, but {later} time(s)")
@@ -349,22 +515,25 @@ async def test_receipt_secret_never_appears_in_a_response_or_a_repr(kata_ns, sho
         "settings, and hide only the secret.",
     )
     settings = _settings_in_force(kata_ns, settings_class, timeline)
-    secrets = {TEST_SECRET, _secret_value(settings)} - {""}
-    leaked = sorted({f"{r.request.method} {r.request.url.path}" for r in responses if any(s in r.text for s in secrets)})
+    runs, whole = _revealing_runs(TEST_SECRET), {TEST_SECRET, _secret_value(settings)} - {""}
+    leaked = sorted({f"{r.request.method} {r.request.url.path}" for r in responses if _reveals(r.text, runs, whole)})
+    in_clear = any(secret in r.text for r in responses for secret in whole)
     expect(
         not leaked,
-        f"{' and '.join(leaked)} returned the receipt secret in clear.",
+        f"{' and '.join(leaked)} returned the receipt secret in clear." if in_clear else
+        f"{' and '.join(leaked)} returned part of the receipt secret: {REVEALING_RUN} or more of its "
+        "characters in a row (as written, reversed, or base64-encoded).",
         "Anyone who can call the endpoint, or read a proxy's or a browser's log of it, now holds "
-        "the secret that makes the checkout service trust a quote.",
-        nudge="What does the settings' JSON show for the secret, and could its type hide it?",
+        "the secret that makes the checkout service trust a quote." if in_clear else
+        "Part of a secret is part of the secret: every character shown leaves fewer to guess, and "
+        "servers that show different parts of it give away more. Support needs to know that a "
+        "secret is set, never any of it.",
+        nudge="What does the settings' JSON show for the secret, and could its type hide it?" if in_clear
+        else "What could /about show that tells support the secret is set, without any of its characters?",
         concept="Pydantic's secret types print as '**********' in reprs and in JSON; the value comes "
                 "out only when asked for explicitly. Pydantic docs: 'Secret types'.",
     )
-    shown = [
-        how
-        for how, text in (("repr()", repr(settings)), ("str()", str(settings)), ("JSON", settings.model_dump_json()))
-        if any(s in text for s in secrets)
-    ]
+    shown = [how for how, text in _renderings(settings) if _reveals(text, runs, whole)]
     expect(
         not shown,
         f"The settings the app runs with show the receipt secret in their {', '.join(shown)}.",

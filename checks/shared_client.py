@@ -13,6 +13,7 @@ import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import _DefaultLifespan
 
 from bookshop.client import open_client
 from bookshop.observe import ClientLog, MeetingPoint, clock_runs_out, http_clients
@@ -38,6 +39,9 @@ DUNE_ISBN, KINDRED_ISBN = "9780441172719", "9780807083697"  # books 3 and 5 in t
 LOOKUPS = 2
 LOCAL = "http://127.0.0.1:"  # every service the check starts, and any an earlier start used
 HOLD_LIMIT = 0.3  # a held price service gives up after this: only a lookup with no timeout waits it out
+# The budgets the story states: what the distributor allows, and how long the page may wait.
+ALLOWED_CONNECTIONS = 10  # connections from the shop to the price service at once
+PAGE_BUDGET = 5.0  # seconds a price lookup may wait for any one step
 SAFETY = 5.0  # never reached by working code: it only keeps a broken one from hanging the check
 LIFESPAN = ("Build what the app needs in its lifespan, as in 'The engine belongs to the lifespan': each "
             "start builds its own and closes it after the yield. Read HTTPX's 'Clients' and FastAPI's "
@@ -118,6 +122,24 @@ def shop_price_service(shop_price_server, monkeypatch) -> tuple[FastAPI, str]:
     return upstream, url
 
 
+def _handlers_run(app) -> None:
+    """No on_event handler sits beside a lifespan, where FastAPI never runs it."""
+    if not isinstance(app, FastAPI):
+        return
+    handlers = [h.__name__ for h in (*app.router.on_startup, *app.router.on_shutdown)]
+    expect(
+        not handlers or isinstance(app.router.lifespan_context, _DefaultLifespan),
+        f"The app registers on_event handlers ({', '.join(handlers)}) and also has a lifespan. FastAPI "
+        "runs only the lifespan: those handlers never run, at startup or at shutdown.",
+        "Whatever they were to build is never built and whatever they were to close is never closed, and "
+        "nothing at startup says so: the first sign is the requests that need it failing.",
+        nudge="Which of the two ways of running code at startup does FastAPI use when an app has both?",
+        concept="With a lifespan, on_event handlers are skipped without a word, as in 'The engine belongs "
+                "to the lifespan': build the client in the lifespan, before its yield, and close it after. "
+                + LIFESPAN,
+    )
+
+
 def _built_by_this_start(log: ClientLog) -> None:
     """No client kept from an earlier start served this one (``log`` watched the whole start)."""
     kept = [client for client in log.callers if log.arguments(client) is None]
@@ -135,7 +157,7 @@ def _built_by_this_start(log: ClientLog) -> None:
 
 def _looked_up(kata_ns, lookups: _Lookups) -> _Lookups:
     """The shared run, once it is known to have worked with a client this start built."""
-    learner(kata_ns, "app")
+    _handlers_run(learner(kata_ns, "app"))
     _built_by_this_start(lookups.log)
     broken = [r for r in lookups.responses if r.status_code != 200]
     expect(
@@ -152,13 +174,31 @@ def _looked_up(kata_ns, lookups: _Lookups) -> _Lookups:
     return lookups
 
 
+def _clients(count: int) -> str:
+    return f"{count} httpx client{'s' if count != 1 else ''}"
+
+
 def test_sequential_price_lookups_share_one_connection_not_a_client_per_request(kata_ns, shop_price_lookups):
     lookups = _looked_up(kata_ns, shop_price_lookups)
     connections = len(set(lookups.ports))
+    if connections > 1 and (len(lookups.log.callers) == 1 or len(lookups.log.pools) == 1):
+        fail(
+            f"{LOOKUPS} price lookups, one after the other, went through one connection pool "
+            f"({_clients(len(lookups.log.callers))}), yet each opened a TCP connection of its own: "
+            f"{connections} connections. No connection was kept alive for the next lookup.",
+            "Keep-alive is what a shared client is for: without it every lookup pays a new TCP handshake "
+            "(and a TLS one, against an https service), and the distributor sees one new connection per "
+            "page view, the very thing it is about to rate-limit.",
+            nudge="What does your client do with a connection once a lookup has its answer? Which setting "
+                  "or header decides that?",
+            concept="An httpx pool keeps a number of idle connections alive for a while after each response "
+                    "(its keep-alive limits), unless told not to; a 'Connection: close' header closes each "
+                    "one after its response. Read HTTPX's 'Resource limits'.",
+        )
     expect(
         connections == 1,
         f"{LOOKUPS} price lookups, one after the other, opened {connections} TCP connections to the price "
-        f"service, through {len(lookups.log.callers)} httpx clients.",
+        f"service, through {_clients(len(lookups.log.callers))}.",
         "Each client is a connection pool of its own: one per request means a new TCP handshake (and "
         "a TLS one, against an https service) for every lookup, no connection kept alive between "
         "requests, and no cap on how many the shop opens at once. The distributor sees one new "
@@ -173,14 +213,14 @@ def test_sequential_price_lookups_share_one_connection_not_a_client_per_request(
 def test_the_price_client_is_closed_when_the_app_shuts_down(kata_ns, shop_price_lookups):
     lookups = _looked_up(kata_ns, shop_price_lookups)
     still_open = [client for client in lookups.log.callers if not client.is_closed]
+    connections = lookups.log.open_connections()
     expect(
-        not still_open,
-        f"{len(still_open)} httpx client(s) that called the price service were still open after the app "
-        "shut down.",
-        "Their pooled connections stay open until the garbage collector or the process exit gets to "
-        "them, with a ResourceWarning: every restart, reload or test run leaks connections to the "
-        "distributor.",
-        nudge="What runs when the app stops, and does anything there close the client?",
+        not connections,
+        f"After the app shut down, {connections} connection(s) to the price service were still open, in "
+        f"{_clients(len(still_open))} nobody closed.",
+        "Those connections stay open until the garbage collector or the process exit gets to them, with "
+        "a ResourceWarning: every restart, reload or test run leaks connections to the distributor.",
+        nudge="What runs when the app stops, and does anything there close the client, or the pool it uses?",
         concept="A client built in the lifespan is closed after its yield, also when the app failed: a "
                 "context manager around the yield, or a finally. Read HTTPX's 'Clients' and FastAPI's "
                 "'Lifespan Events'.",
@@ -194,7 +234,8 @@ PHASES = {"connect": "connecting", "read": "waiting for the answer", "write": "s
 def test_the_price_client_has_a_timeout_you_chose_and_none_is_unlimited(kata_ns, shop_price_lookups):
     log = _looked_up(kata_ns, shop_price_lookups).log
     for client in log.callers:
-        unlimited = [PHASES.get(phase, phase) for phase, limit in client.timeout.as_dict().items() if limit is None]
+        limits = client.timeout.as_dict()
+        unlimited = [PHASES.get(phase, phase) for phase, limit in limits.items() if limit is None]
         expect(
             not unlimited,
             f"The price client waits without any limit for: {', '.join(unlimited)}.",
@@ -204,6 +245,18 @@ def test_the_price_client_has_a_timeout_you_chose_and_none_is_unlimited(kata_ns,
                   "client say so?",
             concept="httpx applies a timeout to each phase of a request: connecting, sending, waiting for "
                     "the answer, waiting for a pooled connection. Read HTTPX's 'Timeouts'.",
+        )
+        over = [f"{PHASES.get(phase, phase)} {limit:g} s" for phase, limit in limits.items() if limit > PAGE_BUDGET]
+        expect(
+            not over,
+            f"The price client may wait longer than the page's budget of {PAGE_BUDGET:g} seconds: "
+            f"{', '.join(over)}.",
+            "A page that waits longer than its budget for a price keeps the customer, and a connection, "
+            "waiting past the point where the shop should have answered 502: under load those waits pile up.",
+            nudge="How long may the page wait for any one step of a price lookup, according to the story? "
+                  "What does your client allow?",
+            concept="Each phase of an httpx request has its own timeout: write the budget you can afford "
+                    "where the client is built. Read HTTPX's 'Timeouts'.",
         )
         arguments = log.arguments(client)
         expect(
@@ -226,14 +279,17 @@ async def test_a_price_service_that_hangs_is_answered_502_once_the_timeout_runs_
     kata_ns, shop_db, shop_price_service
 ):
     upstream, url = shop_price_service
+    app = learner(kata_ns, "app")
+    _handlers_run(app)
     meeting = MeetingPoint(0, isbn=DUNE_ISBN, hold="prices", hold_limit=HOLD_LIMIT)
-    upstream.state.meeting = meeting
     result: dict = {}
     done = threading.Event()
     moved_on = False
     try:
         with http_clients(LOCAL) as log, meeting.watching_app(prices=url):
-            async with open_client(learner(kata_ns, "app")) as client, anyio.create_task_group() as tg:
+            async with open_client(app) as client, anyio.create_task_group() as tg:
+                # Only the lookup's own request is held: whatever the app asked while it started is done.
+                upstream.state.meeting = meeting
 
                 async def look_up() -> None:
                     try:
@@ -279,30 +335,40 @@ async def test_a_price_service_that_hangs_is_answered_502_once_the_timeout_runs_
     )
 
 
-def _connection_cap(client: httpx.AsyncClient) -> tuple[bool, int | None]:
-    """(whether it could be read, the most connections the client's pool opens at once). httpcore
-    stores "no cap" as ``sys.maxsize``."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    if pool is None or not hasattr(pool, "_max_connections"):
-        return False, None
-    return True, pool._max_connections
+def _cap(pool) -> str:
+    """httpcore stores "no cap" as ``sys.maxsize``."""
+    return "any number of" if pool._max_connections >= sys.maxsize else f"{pool._max_connections}"
 
 
 def test_the_price_client_caps_the_connections_it_opens(kata_ns, shop_price_lookups):
-    for client in _looked_up(kata_ns, shop_price_lookups).log.callers:
-        readable, cap = _connection_cap(client)
-        expect(
-            not readable or (cap is not None and cap < sys.maxsize),
-            "The price client has no cap on its connections: while its connections are busy, every "
-            "further lookup opens one more.",
-            "When the price service slows down, lookups pile up, and each opens another connection to "
-            "the distributor, who is about to rate-limit the shop for exactly that. A cap makes extra "
-            "lookups wait for a free connection, and fail with a clear timeout, instead.",
-            nudge="How many connections may your client open to the price service at once? Where is that "
-                  "decided?",
-            concept="An httpx client's pool has limits: how many connections at most, and how many kept "
-                    "alive between requests. Read HTTPX's 'Resource limits'.",
-        )
+    lookups = _looked_up(kata_ns, shop_price_lookups)
+    pools = lookups.log.pools
+    expect(
+        pools,
+        f"The price lookups went through {_clients(len(lookups.log.callers))}, but through no connection "
+        "pool the check can find: it looks for the httpcore connection pool that carries each request "
+        "(what an httpx transport uses, however many transports wrap it), and none carried these.",
+        "Without a pool the check can see, it cannot tell how many connections the shop may open to the "
+        "distributor, and it does not pass what it cannot see.",
+        nudge="Which transport carries your client's requests, and does it use httpx's own connection pool?",
+        concept="httpx.AsyncHTTPTransport owns the connection pool; a transport of your own should wrap "
+                "one. Read HTTPX's 'Transports' and 'Resource limits'.",
+    )
+    caps = [pool._max_connections for pool in pools]
+    expect(
+        sum(caps) <= ALLOWED_CONNECTIONS,
+        f"The pool{'s' if len(pools) != 1 else ''} that carried the price lookups may open "
+        f"{' + '.join(_cap(pool) for pool in pools)} connections to the price service at once; the "
+        f"distributor allows the shop {ALLOWED_CONNECTIONS}.",
+        "When the price service slows down, lookups pile up, and each opens another connection to "
+        "the distributor, who is about to rate-limit the shop for exactly that. A cap within what the "
+        "distributor allows makes extra lookups wait for a free connection, and fail with a clear "
+        "timeout, instead.",
+        nudge="How many connections may your client open to the price service at once? Where is that "
+              "decided, and what does the story say the distributor allows?",
+        concept="An httpx client's pool has limits: how many connections at most, and how many kept "
+                "alive between requests. Read HTTPX's 'Resource limits'.",
+    )
 
 
 @pytest.mark.anyio
@@ -310,6 +376,7 @@ async def test_the_price_in_the_response_comes_from_the_price_service(kata_ns, s
     upstream, _ = shop_price_service
     upstream.state.answers.update({isbn: {"isbn": isbn, "price_cents": cents}
                                    for isbn, cents in ((DUNE_ISBN, 1234), (KINDRED_ISBN, 777))})  # this test's only
+    _handlers_run(learner(kata_ns, "app"))
     with http_clients(LOCAL) as log:
         async with open_client(learner(kata_ns, "app")) as client:
             dune = await client.get("/books/3/price")
@@ -332,22 +399,27 @@ async def test_the_price_in_the_response_comes_from_the_price_service(kata_ns, s
 
 @pytest.mark.anyio
 async def test_a_price_service_outage_is_answered_502_and_the_shop_still_starts(kata_ns, shop_db, monkeypatch):
+    _handlers_run(learner(kata_ns, "app"))
     with _closed_port() as closed:
         monkeypatch.setenv(PRICES_URL_ENV, f"http://127.0.0.1:{closed.getsockname()[1]}")
+        not_started = ""
         with http_clients(LOCAL) as log:
             async with AsyncExitStack() as stack:
                 try:
                     client = await stack.enter_async_context(open_client(learner(kata_ns, "app")))
                 except Exception as error:  # noqa: BLE001 - any startup failure is the finding
-                    fail(
-                        f"With the price service down, the app did not start: {type(error).__name__}: "
-                        f"{str(error)[:160]}",
-                        "The whole shop, catalogue included, goes down with the distributor's price "
-                        "service. Building a client opens no connection; calling the service at startup does.",
-                        nudge="What does the app do with the price service while it starts?",
-                    )
-                price = await client.get("/books/3/price")
-                book = await client.get("/books/3")
+                    not_started = f"{type(error).__name__}: {str(error)[:160]}"
+                if not not_started:
+                    price = await client.get("/books/3/price")
+                    book = await client.get("/books/3")
+    # Failed here, not in the except block: the finding carries no chain of the app's errors.
+    expect(
+        not not_started,
+        f"With the price service down, the app did not start: {not_started}",
+        "The whole shop, catalogue included, goes down with the distributor's price "
+        "service. Building a client opens no connection; calling the service at startup does.",
+        nudge="What does the app do with the price service while it starts?",
+    )
     _built_by_this_start(log)
     expect(
         price.status_code == 502,

@@ -1,5 +1,6 @@
-"""Check: /health needs no worker thread, and slow sync reports are bounded: a timeout, and at most
-four at the accounting service at once."""
+"""Check: /health needs no worker thread, and slow sync reports are bounded: a timeout of at most ten
+seconds, at most four at the accounting service at once (the others wait their turn), an error when
+the service fails, and the app's default thread limit left alone."""
 
 from collections.abc import Iterator
 
@@ -7,7 +8,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from bookshop.accounting import ACCOUNTING_URL_ENV, AccountingService, LegacyAccountingClient, park_reports
+from bookshop.accounting import ACCOUNTING_URL_ENV, AccountingService, park_reports, sdk_calls
 from bookshop.client import open_client
 from bookshop.observe import request_label, worker_threads
 from bookshop.upstream import serve
@@ -23,10 +24,14 @@ __all__ = [
     "test_a_parked_report_completes_once_accounting_answers",
     "test_health_answers_with_the_configured_version_every_time",
     "test_the_report_gives_up_on_a_silent_accounting_service",
+    "test_a_failing_accounting_service_is_reported_as_an_error_not_as_figures",
+    "test_the_default_worker_thread_limit_is_left_as_the_app_found_it",
 ]
 
 VERSION = "9.9.9-check"
 REPORTS_AT_ONCE = 4  # the story: the accounting team's limit
+GIVE_UP_AFTER = 10.0  # the story: a report gives up on the accounting service after ten seconds
+FAILURES = 5  # the accounting service fails this many queries in a row, then answers again
 SENT = REPORTS_AT_ONCE + 2
 # Safety nets, never waited out by working code: a held answer is let go after HOLD_LIMIT s only
 # when the event loop that should release it is blocked, and only once per check (the service
@@ -34,7 +39,8 @@ SENT = REPORTS_AT_ONCE + 2
 # sees at once; SETTLE_LIMIT only bounds reports that wait where nobody can see them.
 HOLD_LIMIT = 1.0
 HEALTH_WAIT = 1.0
-SETTLE_LIMIT = 1.0
+SETTLE_LIMIT = 0.5
+RETRY_WAIT = 0.5  # only a report that keeps asking a failing service, pausing between tries, waits this out
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +104,21 @@ def _loop_was_blocked(service: AccountingService) -> None:
     )
 
 
-def _report_reached(parked: bool, responses: dict) -> None:
+def _refused(service: AccountingService) -> str:
+    n = service.unsigned
+    return (f" The accounting service refused {n} {'request' if n == 1 else 'requests'} that the vendor's "
+            "SDK had not signed." if n else "")
+
+
+def _report_reached(parked: bool, responses: dict, service: AccountingService) -> None:
     report = responses.get("/reports/sales")
     answered = f"it answered {brief(report)}" if report is not None else "it had not answered"
     expect(
         parked,
-        f"GET /reports/sales never reached the accounting service ({answered}).",
-        "The sales report is the month's figures from the accounting service: a report that does not "
-        "ask it has nothing true to show.",
+        f"GET /reports/sales never reached the accounting service ({answered}).{_refused(service)}",
+        "The sales report is the month's figures from the accounting service, and the service answers "
+        "only requests signed by the vendor's SDK: a report that does not go through the SDK has "
+        "nothing true to show.",
         nudge="Does the report still fetch the month's sales through the vendor's SDK?",
     )
 
@@ -141,7 +154,7 @@ async def test_health_answers_while_a_slow_report_holds_every_worker_thread(kata
             shop_accounting.release()
             limiter.total_tokens = saved
     _loop_was_blocked(shop_accounting)
-    _report_reached(parked, responses)
+    _report_reached(parked, responses, shop_accounting)
     queued = list(dict.fromkeys(r.function for r in asked if r.request == "GET /health"))
     expect(
         answered_while_parked,
@@ -218,10 +231,13 @@ async def test_at_most_four_reports_query_the_accounting_service_at_once(kata_ns
     expect(
         len(answered) == SENT and seen.queried == SENT,
         f"Once the accounting service let them go, the {SENT} reports answered {seen.statuses}, and "
-        f"the service received {seen.queried} queries.",
-        "A limit makes reports wait for their turn; it must not refuse or lose them: each report is "
-        "still one query to the accounting service, answered 200.",
-        nudge="Does each report still run, once its turn comes?",
+        f"the service received {seen.queried} queries.{_refused(shop_accounting)}",
+        "The accountants asked for a fifth report to wait its turn, not to be turned away: an "
+        "accountant who gets an error clicks again, and the month-end rush only grows. Each report is "
+        "still one query to the accounting service, answered 200 once its turn came.",
+        nudge="Does each report still run, once its turn comes, or is it refused?",
+        concept="A concurrency limit makes the excess wait (a semaphore, a capacity limiter, FastAPI's "
+                "max_concurrency); refusing it is rate limiting, another tool for another problem.",
     )
 
 
@@ -237,7 +253,7 @@ async def test_a_parked_report_completes_once_accounting_answers(kata_ns, shop_a
             parked = await shop_accounting.first_request(unless=report_done, within=HEALTH_WAIT)
             shop_accounting.release()
     _loop_was_blocked(shop_accounting)
-    _report_reached(parked, responses)
+    _report_reached(parked, responses, shop_accounting)
     expect(
         shop_accounting.requests == 1,
         f"One GET /reports/sales made {shop_accounting.requests} queries to the accounting service.",
@@ -284,35 +300,119 @@ async def test_health_answers_with_the_configured_version_every_time(kata_ns, sh
     )
 
 
+def _seconds(timeout) -> str:
+    if timeout is None:
+        return "no timeout"
+    return f"the timeout {timeout!r}"
+
+
 @pytest.mark.anyio
-async def test_the_report_gives_up_on_a_silent_accounting_service(kata_ns, shop_accounting, monkeypatch):
-    # The timeout each client is built with, whatever name the notebook imported the class under.
-    timeouts: list = []
-    build = LegacyAccountingClient.__init__
-
-    def recording(self, *args, **kwargs):
-        build(self, *args, **kwargs)
-        timeouts.append(self.timeout)
-
-    monkeypatch.setattr(LegacyAccountingClient, "__init__", recording)
-    async with open_client(learner(kata_ns, "app")) as client:
-        report = await client.get("/reports/sales")
+async def test_the_report_gives_up_on_a_silent_accounting_service(kata_ns, shop_accounting):
+    # The timeout each call to the SDK is made with, read when the call is made.
+    with sdk_calls() as timeouts:
+        async with open_client(learner(kata_ns, "app")) as client:
+            report = await client.get("/reports/sales")
     expect(
         timeouts and report.status_code == 200,
-        f"GET /reports/sales answered {brief(report)} and built {len(timeouts)} accounting client(s).",
-        "The report's figures come from the accounting service, through the vendor's SDK: there is "
-        "no other source for them.",
-        nudge="Does the report still build a LegacyAccountingClient and ask it for the month's sales?",
+        f"GET /reports/sales answered {brief(report)} and made {len(timeouts)} "
+        f"{'call' if len(timeouts) == 1 else 'calls'} to the vendor's SDK.{_refused(shop_accounting)}",
+        "The report's figures come from the accounting service, which answers only requests signed by "
+        "the vendor's SDK: the SDK is the only way to them.",
+        nudge="Does the report still ask a LegacyAccountingClient for the month's sales?",
     )
-    bounded = all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < float("inf") for t in timeouts)
-    if not bounded:
+    wrong = [t for t in timeouts
+             if not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= GIVE_UP_AFTER)]
+    if wrong:
+        timeout = wrong[0]
+        if timeout is None:
+            how = "it waits for the accounting service for as long as the service takes, forever if it hangs."
+        elif not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+            how = "that is no number of seconds, so the SDK cannot tell how long to wait."
+        elif timeout <= 0:
+            how = "that gives the accounting service no time at all to answer."
+        else:
+            how = (f"it waits up to {timeout:g} s for the accounting service, where the shop gives up after "
+                   f"{GIVE_UP_AFTER:g} s.")
         fail(
-            f"The report's accounting client was built with the timeout {timeouts[-1]!r}: it waits for "
-            "the accounting service for as long as the service takes, forever if it hangs.",
-            "A report that never gives up holds its worker thread for ever. Last month-end the service "
-            "hung: every report opened after that kept a thread, until none was left.",
+            f"The report called the vendor's SDK with {_seconds(timeout)}: {how}",
+            "A report that does not give up in time holds its worker thread all that while. Last "
+            "month-end the service hung: every report opened after that kept a thread, until none was left.",
             nudge="What does the SDK do, by default, when the service does not answer? Can you tell it "
-                  "how long to wait?",
+                  "how long to wait, and how long does the story say a report may wait?",
             concept="Every blocking call to another service needs a bound on how long it may take: a "
                     "timeout, in seconds, after which the call fails and gives its thread back.",
         )
+
+
+@pytest.mark.anyio
+async def test_a_failing_accounting_service_is_reported_as_an_error_not_as_figures(kata_ns, shop_accounting):
+    shop_accounting.fail_next(503, FAILURES)
+    responses: dict = {}
+    async with open_client(learner(kata_ns, "app")) as client:
+        async with anyio.create_task_group() as tg:
+            done = anyio.Event()
+            tg.start_soon(_get, client, "/reports/sales", responses, done)
+            with anyio.move_on_after(RETRY_WAIT):  # a safety net: only a report that never stops waits
+                await done.wait()
+            still_asking = not done.is_set()
+            if still_asking:
+                shop_accounting.fail_next(503, 0)  # let a retrying report end, then stop waiting for it
+                tg.cancel_scope.cancel()
+    asked, failed = shop_accounting.requests, shop_accounting.failed
+    report = responses.get("/reports/sales")
+    if still_asking or report is None or asked > FAILURES:
+        fail(
+            ("The accounting service answered 503 to every query of the report, and the report had not "
+             "answered: it kept waiting and asking again." if still_asking or report is None else
+             f"The accounting service answered 503 to {failed} queries in a row. The report kept asking, "
+             f"{asked} queries, and answered {brief(report)} only once the service answered again."),
+            "A report that asks again and again, for as long as the service fails, holds its worker thread "
+            "all that while and hammers a service that is already down: a month-end outage becomes a "
+            "shop-wide one.",
+            nudge="What does the report do when the SDK raises? How many times may it ask?",
+            concept="A failure of another service is an answer too: let it end the request (at most a few "
+                    "bounded retries), and tell the client with an error status.",
+        )
+    expect(
+        500 <= report.status_code < 600,
+        f"The accounting service answered 503 to {failed} of the report's {asked} queries, and GET "
+        f"/reports/sales answered {brief(report)}.",
+        "Figures the accounting service never gave go into the month's books as if they were true. An "
+        "error status (the 5xx family: the server side failed) tells the accountant to try again later."
+        if report.status_code < 400 else
+        "A 4xx tells the accountant that their request was wrong, and to change it. Here the accounting "
+        "service failed: an error of the server side (the 5xx family) says to try again later.",
+        nudge="What does the report answer when the SDK raises: is it the accounting service's figures?",
+        concept="Never turn an upstream failure into a success with default values; let it become an error "
+                "response (FastAPI answers 500 for an unhandled exception; 502 or 504 say an upstream failed).",
+    )
+    expect(
+        asked >= 1,
+        f"GET /reports/sales answered {brief(report)} without asking the accounting service.{_refused(shop_accounting)}",
+        "The report is the accounting service's figures: it must ask for them.",
+        nudge="Does the report still ask a LegacyAccountingClient for the month's sales?",
+    )
+
+
+@pytest.mark.anyio
+async def test_the_default_worker_thread_limit_is_left_as_the_app_found_it(kata_ns, shop_accounting):
+    before = anyio.to_thread.current_default_thread_limiter().total_tokens
+    async with open_client(learner(kata_ns, "app")) as client:
+        started = anyio.to_thread.current_default_thread_limiter().total_tokens
+        await client.get("/health")
+        await client.get("/reports/sales")
+        after = anyio.to_thread.current_default_thread_limiter().total_tokens
+    expect(
+        before == started == after,
+        f"The event loop's default thread limiter had {before:g} tokens before the app started, "
+        f"{started:g} once it had started, and {after:g} after a GET /health and a GET /reports/sales.",
+        "That limiter serves every plain def endpoint and dependency of the app (and Starlette's own "
+        "file work): with fewer tokens, a few slow calls of any kind starve everything else again; with "
+        "more, hung reports simply take more threads before the same cliff. The accounting team's four "
+        "are the reports' limit, not the whole app's.",
+        nudge="Which requests does the limit you set apply to: the reports only, or every request that "
+              "needs a worker thread?",
+        concept="anyio's default CapacityLimiter (40 tokens per event loop) is shared by all the app's "
+                "sync work. A limit for one kind of work is an object of its own: FastAPI's max_concurrency "
+                "on a dependency, or a CapacityLimiter made at startup. Read AnyIO's 'Working with threads'.",
+    )

@@ -335,6 +335,68 @@ async def place_order(
     background.add_task(send_confirmation_email, mailer, customer.email, order.id)
     return OrderOut.model_validate(order, from_attributes=True)
 
+# %% tags=["kata", "decoy:warn-then-swallow"]
+# "Log a warning naming the order before trying the relay, and keep the failure quiet: the order is
+# saved anyway." The warning is logged for every order, before anything went wrong, so it says
+# nothing about a failure; and the failure itself is swallowed: nobody learns which email is
+# missing.
+app = FastAPI(lifespan=lifespan)
+logger = logging.getLogger("bookshop.orders")
+
+
+async def send_confirmation_email(mailer: Mailer, to: str, order_id: int) -> None:
+    logger.warning("Sending the confirmation email of order %s through the relay", order_id)
+    try:
+        await mailer.send(to, f"Your bookshop order #{order_id}", "Thank you! We are packing it.")
+    except Exception:
+        pass
+
+
+@app.post("/orders", status_code=201)
+async def place_order(
+    order_in: OrderIn, session: SessionDep, mailer: MailerDep, background: BackgroundTasks
+) -> OrderOut:
+    customer = await session.get(User, order_in.user_id)
+    if customer is None:
+        raise HTTPException(status_code=404, detail=f"User {order_in.user_id} not found")
+    order = order_from(order_in)
+    session.add(order)
+    await session.flush()
+    session.add(Shipment(order_id=order.id))
+    await session.commit()
+    background.add_task(send_confirmation_email, mailer, customer.email, order.id)
+    return OrderOut.model_validate(order, from_attributes=True)
+
+# %% tags=["kata", "decoy:fire-and-forget-task"]
+# "No need for BackgroundTasks: start the email with asyncio.create_task and answer at once." The
+# customer does not wait, but the task belongs to no request: the server does not wait for it when
+# it stops (a deploy cancels it mid-send), and the event loop keeps only a weak reference to it.
+import asyncio
+
+app = FastAPI(lifespan=lifespan)
+logger = logging.getLogger("bookshop.orders")
+
+
+async def send_confirmation_email(mailer: Mailer, to: str, order_id: int) -> None:
+    try:
+        await mailer.send(to, f"Your bookshop order #{order_id}", "Thank you! We are packing it.")
+    except Exception:
+        logger.exception("Could not send the confirmation email for order %s to %s", order_id, to)
+
+
+@app.post("/orders", status_code=201)
+async def place_order(order_in: OrderIn, session: SessionDep, mailer: MailerDep) -> OrderOut:
+    customer = await session.get(User, order_in.user_id)
+    if customer is None:
+        raise HTTPException(status_code=404, detail=f"User {order_in.user_id} not found")
+    order = order_from(order_in)
+    session.add(order)
+    await session.flush()
+    session.add(Shipment(order_id=order.id))
+    await session.commit()
+    asyncio.create_task(send_confirmation_email(mailer, customer.email, order.id))
+    return OrderOut.model_validate(order, from_attributes=True)
+
 # %% tags=["kata", "alternative:structured-log-fields"]
 # The order id and the address as fields of the log record rather than in its message: a log
 # platform that keeps records as JSON can search them, and support filters on the order.
@@ -479,7 +541,10 @@ from checks.background_tasks import *
 # lost (the email) can stay a task, but it must not take others down with it: it catches its
 # own failure and logs it, with what someone needs to act on it: which order, which customer.
 # A log record carries that in its message, or in fields of its own (`extra=`), which a log
-# platform can search.
+# platform can search. Log it where the failure is caught, as a warning or an error; an order
+# that went well logs nothing at those levels. And keep the email a background task of the
+# request: a task you start yourself with `asyncio.create_task` belongs to no request, and no
+# server waits for it.
 #
 # Read: Starlette, [Background Tasks](https://www.starlette.io/background/); Python,
 # [Logging HOWTO](https://docs.python.org/3/howto/logging.html).
@@ -542,6 +607,15 @@ from checks.background_tasks import *
 #    show that this timing changed in 0.106 and again in 0.118; a task with its own session
 #    does not depend on it.
 #
+# Why not start the email with `asyncio.create_task` instead of a background task? The customer
+# does not wait for it either, but the task belongs to no request. A server that stops (every
+# deploy) waits for the requests it is serving, and a background task is part of its request:
+# under uvicorn 0.54, a request's background task finishes before the server stops, while a
+# task from `asyncio.create_task` is cancelled mid-run. asyncio's documentation also warns that
+# the event loop keeps only a weak reference to such a task. Why not log a warning naming the
+# order before trying the relay, and swallow the failure? That warning is written for every
+# order, before anything went wrong: it buries the real failures, and names none of them.
+#
 # Why not queue the warehouse task first? The email no longer stops it, but the shipment is
 # still written after the 201, where a failure cannot reach the customer. Why not make every
 # task catch and log? Right for the email; for the shipment it only turns a lost parcel into a
@@ -566,3 +640,5 @@ from checks.background_tasks import *
 # - Each background task catches and logs its own failure, naming what it was for (the order),
 #   takes ids rather than the request's objects, and opens its own session if it needs the
 #   database.
+# - Warnings and errors are for what went wrong, logged where it is caught; and work after the
+#   answer goes in `BackgroundTasks`, which the server waits for, not in a task of your own.

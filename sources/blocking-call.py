@@ -14,8 +14,10 @@
 # - that `await` in front of an `async def` helper does not move a blocking call anywhere;
 # - how a plain `def` endpoint, or `anyio.to_thread.run_sync` inside an `async def` one, runs
 #   the call in a worker thread, and when to choose which;
-# - why those worker threads must come from one shared, bounded pool, and never be waited for
-#   in a way that holds the event loop.
+# - why those worker threads must come from one shared pool, no larger than the default, and
+#   never be waited for in a way that holds the event loop;
+# - why moving the call must not change what the endpoint answers: a registry that is down is
+#   still an error, and every lookup still asks the registry.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -29,7 +31,8 @@ setup_notebook()
 #
 # `IsbnRegistry` is the vendor's client (from the workbook's `bookshop` package): `lookup(isbn)`
 # blocks the thread that calls it until the registry answers, then returns a `RegistryRecord`,
-# or `None` for an ISBN the registry does not know. The app's lifespan wraps the shop's own, as
+# or `None` for an ISBN the registry does not know. Like any network client, it raises when the
+# registry cannot be reached (`ConnectionError`, `TimeoutError`). The app's lifespan wraps the shop's own, as
 # taught in "The engine belongs to the lifespan" (it builds the engine and puts a `sessionmaker`
 # in `request.state`), and adds one registry client, which endpoints get through `RegistryDep`.
 
@@ -199,6 +202,94 @@ async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
         raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
     return record
 
+# %% tags=["kata", "decoy:unbounded-limiter"]
+# "One limiter, shared by every lookup, with room for as many as come: no lookup ever waits for a
+# thread." Shared, but it bounds nothing: a burst of slow lookups holds a thread each, as many
+# threads as there are requests.
+import math
+
+registry_lookups = anyio.CapacityLimiter(math.inf)
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = await anyio.to_thread.run_sync(registry.lookup, isbn, limiter=registry_lookups)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "decoy:huge-executor"]
+# "One executor for the registry, created once, big enough for our worst day." Created once, but
+# with room for a hundred thousand threads it bounds nothing the default pool did not: on a slow
+# day every waiting lookup holds a thread of its own.
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+registry_threads = ThreadPoolExecutor(max_workers=100_000)
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = await asyncio.get_running_loop().run_in_executor(registry_threads, registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "decoy:raise-the-default"]
+# "The default pool of 40 threads runs out on a slow day: raise it, and never run out." The default
+# limiter is shared by every `def` endpoint and dependency of the event loop: raising it to 10 000
+# takes the bound away from all of them, and a slow registry holds a thread per request again.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = 10_000
+    record = await anyio.to_thread.run_sync(registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "decoy:outage-as-unknown"]
+# "A plain `def`, and while we are at it, a registry that fails must not crash the endpoint." It
+# no longer crashes: it says "unknown ISBN" for a registry that is down, so the back office rejects
+# real books, and nobody learns that the registry failed.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    try:
+        record = registry.lookup(isbn)
+    except Exception:
+        record = None
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "decoy:cache-per-registry"]
+# "The slow registry is the problem: remember its answers, per registry client and ISBN." The
+# second lookup of an ISBN never reaches the registry: the back office checks a book against a
+# record that may have changed since, which is what the check before a sale is for.
+from functools import lru_cache
+
+app = FastAPI(lifespan=lifespan)
+
+
+@lru_cache(maxsize=1024)
+def cached_lookup(registry: IsbnRegistry, isbn: str) -> RegistryRecord | None:
+    return registry.lookup(isbn)
+
+
+@app.get("/isbn/{isbn}")
+def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = cached_lookup(registry, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
 # %% tags=["kata", "alternative:to-thread"]
 # Keep `async def` and send only the blocking call to a worker thread, from AnyIO's default
 # limiter (the same pool FastAPI uses for `def` endpoints).
@@ -271,6 +362,57 @@ app = FastAPI(lifespan=lifespan)
 async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
     loop = asyncio.get_running_loop()
     record = await loop.run_in_executor(registry_threads, registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "alternative:semaphore-and-threads"]
+# A thread of its own for each lookup, but never more than 8 at a time: the semaphore is awaited
+# on the event loop, so the 9th lookup waits there, holding no thread, until one of the 8 ends.
+import asyncio
+import threading
+
+registry_slots = asyncio.Semaphore(8)
+app = FastAPI(lifespan=lifespan)
+
+
+async def in_a_thread(function, *args):
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def work() -> None:
+        try:
+            result = function(*args)
+        except BaseException as error:  # carried back to the awaiting request, not lost in the thread
+            loop.call_soon_threadsafe(done.set_exception, error)
+        else:
+            loop.call_soon_threadsafe(done.set_result, result)
+
+    async with registry_slots:
+        threading.Thread(target=work, daemon=True).start()
+        return await done
+
+
+@app.get("/isbn/{isbn}")
+async def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    record = await in_a_thread(registry.lookup, isbn)
+    if record is None:
+        raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
+    return record
+
+# %% tags=["kata", "alternative:def-with-a-semaphore"]
+# A plain `def` endpoint, and a semaphore that lets 5 lookups reach the registry at a time; the
+# others wait in their worker thread, which comes from the default pool of 40 all the same.
+import threading
+
+registry_slots = threading.BoundedSemaphore(5)
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/isbn/{isbn}")
+def lookup_isbn(isbn: str, registry: RegistryDep) -> RegistryRecord:
+    with registry_slots:
+        record = registry.lookup(isbn)
     if record is None:
         raise HTTPException(status_code=404, detail=f"The registry does not know ISBN {isbn}")
     return record
@@ -376,8 +518,11 @@ from checks.blocking_call import *
 # all the same. The blocking call has to run in *another* thread while the loop awaits it:
 # FastAPI does that for you when the endpoint is a plain `def`, and
 # `anyio.to_thread.run_sync(function, *args)` does it for one call inside an `async def`.
-# Both take their threads from one shared pool with a bound (AnyIO's default limiter); a pool,
-# limiter or thread created for each call has no bound at all.
+# Both take their threads from one shared pool with a bound (AnyIO's default limiter, 40 threads
+# per event loop); a pool, limiter or thread created for each call has no bound at all, and a pool
+# of your own bounds the lookups only if it is created once and is no larger than that default.
+# Moving the call changes *where* it runs, not what the endpoint answers: an error the registry's
+# client raises is still an error, and every request still asks the registry.
 #
 # Read: FastAPI, [Concurrency and async / await](https://fastapi.tiangolo.com/async/); AnyIO,
 # [Working with threads](https://anyio.readthedocs.io/en/stable/threads.html).
@@ -428,12 +573,23 @@ from checks.blocking_call import *
 #    dependency. A lookup that hangs for half a minute still holds one worker for half a
 #    minute; the limit makes the 41st wait its turn instead of starting another thread. A
 #    limit of your own works the same way when it is *one* object, created once (at import or
-#    in the lifespan): `anyio.CapacityLimiter(5)` passed as `limiter=`, or one executor. A
-#    `CapacityLimiter(1)` or a `ThreadPoolExecutor()` created inside the endpoint is a new pool
-#    per request, and a `threading.Thread` per request has no pool at all: a burst of slow
-#    lookups then starts as many threads as there are requests. What happens when all 40 are
-#    busy is the subject of "Slow reports must not starve the health check"; a timeout on the
-#    client is the other half of the cure.
+#    in the lifespan), and no larger than the default: `anyio.CapacityLimiter(5)` passed as
+#    `limiter=`, one executor of 8 workers, or an `asyncio.Semaphore(8)` awaited before a thread
+#    is started. A `CapacityLimiter(1)` or a `ThreadPoolExecutor()` created inside the endpoint
+#    is a new pool per request, and a `threading.Thread` per request has no pool at all: a burst
+#    of slow lookups then starts as many threads as there are requests. So does one shared pool
+#    that is too large: `CapacityLimiter(math.inf)` or `ThreadPoolExecutor(max_workers=100_000)`
+#    bounds nothing the default did not, and setting the default limiter's `total_tokens` to
+#    10 000 removes the bound of every `def` endpoint of the app at once. The check sends 41 slow
+#    lookups together and counts the threads they hold. What happens when all 40 are busy is
+#    the subject of "Slow reports must not starve the health check"; a timeout on the client is
+#    the other half of the cure.
+# 6. **Change where the call runs, not what it answers.** The endpoint still asks the registry
+#    on every request, and still lets the registry's errors be errors. Catching everything and
+#    answering 404 tells the back office "no such ISBN" while the registry is down: it rejects
+#    real books, and the monitoring sees nothing. A cache of the registry's answers (even one
+#    keyed on the registry client) answers the second lookup of a book from memory, when the
+#    point of the lookup is to check the registry right before the book goes on sale.
 #
 # Why not wrap the call in an `async def` helper and await it? `async def` makes a function
 # awaitable, not non-blocking: its body still runs on the loop's thread. And
@@ -452,7 +608,7 @@ from checks.blocking_call import *
 # - A blocking call (a sync client, `time.sleep`, a sync database driver) belongs in a
 #   worker thread: a plain `def` endpoint or dependency, or `await anyio.to_thread.run_sync(f, *args)`.
 # - Await the worker thread; a `.result()` or `join()` on the loop blocks it all the same.
-# - Worker threads come from one shared, bounded pool; never create a limiter, an executor or a
-#   thread per request.
+# - Worker threads come from one shared pool, no larger than the default; never create a
+#   limiter, an executor or a thread per request, and never raise the default to "never run out".
 # - When in doubt, write `def`; write `async def` only when everything inside is awaited.
 # - To test it, ask *which thread* ran the call and *which pool* lent it, not how long a request took.

@@ -180,6 +180,125 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 def get_featured(request: Request) -> list[BookOut]:
     return request.state.featured
 
+# %% tags=["kata", "decoy:dispose-without-closing"]
+# "Dispose of the engine at shutdown, but don't wait on connections that may hang: close=False."
+# The engine reports itself disposed, yet close=False only forgets the pooled connections: every
+# one of them stays open until the garbage collector happens to find it.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine(database_url())
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker() as session:
+        featured = await featured_books(session)
+    try:
+        yield {"sessionmaker": sessionmaker, "featured": featured}
+    finally:
+        await engine.dispose(close=False)
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.state.featured
+
+# %% tags=["kata", "decoy:dispose-the-sync-engine"]
+# "Disposing is a synchronous thing: call the engine underneath directly." The disposal event
+# fires, but the sync engine cannot wait for the async driver: each close fails (SQLAlchemy only
+# logs it) and every connection stays open.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine(database_url())
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker() as session:
+        featured = await featured_books(session)
+    try:
+        yield {"sessionmaker": sessionmaker, "featured": featured}
+    finally:
+        engine.sync_engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.state.featured
+
+# %% tags=["kata", "decoy:featured-cached-on-first-visit"]
+# "Nothing at startup at all: compute the featured books on the first visit and keep them." They
+# are kept in the process, not in this start of the app: the next start (a reload, the next test)
+# shows the books of whatever database the first visit saw.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine(database_url())
+    try:
+        yield {"sessionmaker": async_sessionmaker(engine, expire_on_commit=False)}
+    finally:
+        await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+featured_cache: list[BookOut] = []
+
+
+async def get_featured(request: Request) -> list[BookOut]:
+    if not featured_cache:
+        async with request.state.sessionmaker() as session:
+            featured_cache.extend(await featured_books(session))
+    return featured_cache
+
+# %% tags=["kata", "decoy:load-in-the-background"]
+# "Don't hold up the startup: load the featured books in a task of their own." The app reports
+# itself started at once, and the first visitors get an empty home page until the task is done;
+# if it fails, nobody hears of it.
+import asyncio
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine(database_url())
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    app.state.featured = []
+
+    async def load() -> None:
+        async with sessionmaker() as session:
+            app.state.featured = await featured_books(session)
+
+    asyncio.create_task(load())
+    try:
+        yield {"sessionmaker": sessionmaker}
+    finally:
+        await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        yield session
+
+
+def get_featured(request: Request) -> list[BookOut]:
+    return request.app.state.featured
+
 # %% tags=["kata", "alternative:wrap-the-shop-lifespan"]
 # The workbook's own lifespan already builds and disposes of the engine: wrap it, and add the
 # startup work on top, passing its state on.
@@ -255,16 +374,18 @@ async def featured(books: Annotated[list[BookOut], Depends(get_featured)]) -> li
 #
 # The next cell starts the app the way a server does (startup, requests, shutdown) and watches
 # the database engines from outside. Look at three things: the status of `/featured`, the
-# startup handlers FastAPI registered but never ran, and whether the engine that served the
-# requests was disposed when the app stopped.
+# startup handlers FastAPI registered but never ran, and what the app's shutdown left behind:
+# engines never disposed, and database connections still open (asked of the database driver
+# itself, after the app has stopped).
 
 # %% tags=["evidence"]
 from bookshop.client import describe, shop_client
-from bookshop.observe import engine_events
+from bookshop.observe import database_connections, engine_events
 
-with engine_events("connect", "disposed") as events, shop_client(app) as client:
-    home = client.get("/featured")
-    book = client.get("/books/3")
+with engine_events("connect", "disposed") as events, database_connections() as connections:
+    with shop_client(app) as client:
+        home = client.get("/featured")
+        book = client.get("/books/3")
 
 served = {engine for kind, engine, _ in events if kind == "connect"}
 disposed = {engine for kind, engine, _ in events if kind == "disposed"}
@@ -272,11 +393,12 @@ print(f"GET /featured -> {describe(home)}")
 print(f"GET /books/3  -> {describe(book)}")
 print(f"on_event startup handlers registered: {[h.__name__ for h in app.router.on_startup]}")
 print(f"engines that served requests: {len(served)}; disposed at shutdown: {len(served & disposed)}")
+print(f"database connections used: {len(connections.used)}; still open after shutdown: {len(connections.still_open())}")
 
 # %% [markdown]
 # With the starter you should see `/featured` answer 500, `load_featured` registered but never
-# run, and one engine left open. The app still serves `/books/3`, which is why this kind of bug
-# ships: the first thing anyone tries still works.
+# run, and one engine never disposed, its connection still open. The app still serves
+# `/books/3`, which is why this kind of bug ships: the first thing anyone tries still works.
 #
 # ## The check
 #
@@ -351,7 +473,11 @@ from checks.lifespan import *
 #    every request's `request.state`. Dependencies read it there, so tests and servers each get
 #    their own engine, with no globals.
 # 4. **Dispose on shutdown.** `await engine.dispose()` closes the pool's connections. With the
-#    module-level engine nobody did, and each test run or reload leaked a pool.
+#    module-level engine nobody did, and each test run or reload leaked a pool. Await it on the
+#    async engine itself: `engine.sync_engine.dispose()` reports a disposal but cannot wait for
+#    the async driver, so each close fails (SQLAlchemy only logs it) and the connections stay
+#    open; `dispose(close=False)` only forgets them. The check asks the driver, after shutdown,
+#    whether each connection the app used is still open.
 #
 # 5. **Give every session back.** `async with sessionmaker() as session: yield session` closes
 #    the session when the request is done, on success and on error, and closing returns its
@@ -362,6 +488,14 @@ from checks.lifespan import *
 # import and never closed, and you are building on an API that FastAPI keeps only for
 # compatibility. Why not create the engine inside `get_session`? Then every request builds a
 # new pool, and none of them is ever disposed.
+#
+# Why not compute the featured books on the first visit and keep them in a module-level list?
+# That list belongs to the process, not to this start of the app: the next start (a reload, the
+# next test, a start on another database) shows the books the first visit saw. The check starts
+# the app twice, on two databases. Why not load them in a task of their own, "so that startup is
+# not held up"? The app reports itself started before the list exists, the first visitors get an
+# empty home page, and if the task fails nobody hears of it. Startup work that requests depend
+# on is finished before the lifespan's `yield`.
 #
 # **One app, one lifespan, built up in layers.** The workbook's `bookshop.db.lifespan` is this
 # fix, packaged: it builds the engine, yields `{"engine": ..., "sessionmaker": ...}`, and

@@ -245,6 +245,51 @@ async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) 
         id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
     )
 
+# %% tags=["kata", "decoy:wait-done-set"]
+# "asyncio.wait runs both tasks and hands back the finished ones: price first, reviews second."
+# It hands back a *set*, and a set has no order: iterating it follows the tasks' hashes (their
+# memory addresses), so the first task out is the price on one run and the reviews on another.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    done, _ = await asyncio.wait(
+        [asyncio.create_task(upstreams.price(book.isbn)), asyncio.create_task(upstreams.reviews(book.isbn))]
+    )
+    price, reviews = [task.result() for task in done]
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "decoy:last-good-page"]
+# "When a service is down, show the last page that worked: better than an error." The customer
+# sees a price the price service no longer vouches for, and nobody learns that it is down: the
+# failure is hidden behind a copy that grows staler by the hour.
+app = FastAPI(lifespan=lifespan)
+last_good: dict[int, BookPage] = {}
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    try:
+        price, reviews = await asyncio.gather(upstreams.price(book.isbn), upstreams.reviews(book.isbn))
+    except HTTPException:
+        if book_id in last_good:
+            return last_good[book_id]
+        raise
+    page = BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+    last_good[book_id] = page
+    return page
+
 # %% tags=["kata", "alternative:tasks-started-first"]
 # Start both tasks, then await them: both calls are in flight before the first await.
 app = FastAPI(lifespan=lifespan)
@@ -300,6 +345,28 @@ async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) 
             price, reviews = await asyncio.gather(upstreams.price(book.isbn), upstreams.reviews(book.isbn))
     except TimeoutError:
         raise HTTPException(status_code=504, detail="The price service or the review site is too slow") from None
+    return BookPage(
+        id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
+    )
+
+# %% tags=["kata", "alternative:wait-with-deadline"]
+# Both tasks started, then `asyncio.wait` with a deadline: a call still running after 5 seconds
+# makes the page a 504, and the results are taken from the tasks themselves, never from the set.
+# (The slow call is left to finish on its own; `gather` also lets the other call run.)
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books/{book_id}/page")
+async def book_page(book_id: int, session: SessionDep, upstreams: UpstreamsDep) -> BookPage:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    price_task = asyncio.create_task(upstreams.price(book.isbn))
+    reviews_task = asyncio.create_task(upstreams.reviews(book.isbn))
+    done, pending = await asyncio.wait({price_task, reviews_task}, timeout=5)
+    if pending:
+        raise HTTPException(status_code=504, detail="The price service or the review site is too slow")
+    price, reviews = price_task.result(), reviews_task.result()
     return BookPage(
         id=book.id, title=book.title, price_cents=price.price_cents, rating=reviews.average, review_count=reviews.count
     )
@@ -423,8 +490,12 @@ from checks.sequential_awaits import *
 # 3. **Match results by position, not by arrival.** `gather` returns the results in the order
 #    you passed the calls, whatever order they finished in. `asyncio.as_completed` hands them
 #    over in the order they *finish*, with no label: taking its first result for the price
-#    works only while the price service is the quicker one. The check makes the review site
-#    answer first, and such a page shows a rating as a price, or fails.
+#    works only while the price service is the quicker one. `asyncio.wait` is worse: the `done`
+#    it returns is a set, whose order follows the tasks' memory addresses, so the same code
+#    is right on one run and wrong on the next. Take each result from its own task
+#    (`price_task.result()`), never from the set. The check makes the review site answer
+#    first, and hands back `asyncio.wait`'s sets in the order the tasks finished (a set may
+#    come back in any order), so such a page shows a rating as a price, or fails, every time.
 # 4. **Know what happens when one call fails.** With `gather`, the first exception is raised
 #    to you as it is, here the `HTTPException(502)` that `Upstreams` raised, so the client gets a
 #    502 naming the service; the other call is not cancelled, it runs to its end and its result
@@ -437,7 +508,10 @@ from checks.sequential_awaits import *
 #    something false and tells nobody that it broke. The same goes for a timeout: wrapping the
 #    review call in `asyncio.wait_for(..., timeout=1)` and showing "no reviews" when it runs
 #    out turns a slow review site into a page of made-up numbers that the monitoring counts as
-#    a success. A timeout is right; what it raises must reach the client as 502 Bad Gateway
+#    a success. So does a copy of the last page that worked, shown while a service is down:
+#    its price is no longer the price service's, and the failure is hidden behind it. The
+#    check views each page once while both services work before it breaks one of them.
+#    A timeout is right; what it raises must reach the client as 502 Bad Gateway
 #    (what `Upstreams` does with httpx's own timeout) or 504 Gateway Timeout (say, one
 #    `asyncio.timeout(...)` around the whole `gather`). If the page can really live without a
 #    part, decide that on purpose and say so in the response.
@@ -458,7 +532,8 @@ from checks.sequential_awaits import *
 # - `await` waits. Two awaits in a row are two calls in a row, whatever `async def` suggests.
 # - Independent calls: start them all, then wait for all, with `asyncio.gather` (or a task
 #   group). Dependent calls stay in order.
-# - Take results by position (`gather`), never by the order they come back in.
+# - Take results by position (`gather`) or from their own task, never by the order they come
+#   back in, and never from `asyncio.wait`'s sets.
 # - `gather` re-raises the first error as it is and lets the others finish; task groups cancel
 #   the others and wrap errors in an `ExceptionGroup`, which FastAPI answers with 500.
 # - A failed or slow upstream is a 502 or a 504, never made-up data.

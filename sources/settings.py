@@ -250,6 +250,106 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 app = FastAPI(lifespan=lifespan)
 
+# %% tags=["kata", "decoy:hand-written-memo"]
+# "No lru_cache magic: a global, filled on the first call, is just as good." It is read once per
+# process, not once per start of the app: the next start (a test with other settings, a reload)
+# keeps the first one's, and nothing a test can call makes it forget them.
+from pydantic import SecretStr
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOP_")
+
+    receipt_secret: SecretStr
+    max_books_per_order: int = 5
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    get_settings()
+    async with shop_lifespan(app) as state:
+        yield state
+
+
+app = FastAPI(lifespan=lifespan)
+
+# %% tags=["kata", "alternative:untyped-dependency"]
+# The solution without type hints on the dependency: `settings=Depends(get_settings)`. FastAPI
+# needs no annotation to inject a dependency, and a test overrides `get_settings` all the same.
+from functools import lru_cache
+
+from pydantic import SecretStr
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOP_")
+
+    receipt_secret: SecretStr
+    max_books_per_order: int = 5
+
+
+@lru_cache
+def get_settings():
+    return Settings()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    get_settings()
+    async with shop_lifespan(app) as state:
+        yield state
+
+
+app = FastAPI(lifespan=lifespan)
+
+# %% tags=["kata", "alternative:frozen-dataclass"]
+# No pydantic-settings: a frozen dataclass read from the environment by hand, in the lifespan.
+# The secret has no default (a missing variable stops the startup), it is left out of the repr,
+# and /about shows only that it is set.
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Settings:
+    receipt_secret: str = field(repr=False)
+    max_books_per_order: int = 5
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        if not os.environ.get("SHOP_RECEIPT_SECRET"):
+            raise RuntimeError("SHOP_RECEIPT_SECRET is not set: the receipt_secret setting is required")
+        return cls(os.environ["SHOP_RECEIPT_SECRET"], int(os.environ.get("SHOP_MAX_BOOKS_PER_ORDER", "5")))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = Settings.from_environment()
+    async with shop_lifespan(app) as state:
+        yield {**state, "settings": settings}
+
+
+def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+app = FastAPI(lifespan=lifespan)
+
 # %% [markdown]
 # The second cell holds the endpoints. Where do they get their settings from, and could a test
 # hand them different ones?
@@ -285,6 +385,78 @@ async def quote(order: OrderIn, session: SessionDep, settings: SettingsDep) -> Q
     total = await price_order(session, order)
     # The one place that needs the real value: it goes into the HMAC and nowhere else.
     signature = sign_quote(settings.receipt_secret.get_secret_value(), order, books, total)
+    return QuoteOut(books=books, total_cents=total, signature=signature)
+
+# %% tags=["kata", "decoy:show-the-ends-of-the-secret"]
+# "Support needs to tell which secret a server has: show its first and last four characters,
+# the way card numbers are shown." Eight characters of the secret are now in every answer, and
+# in every log of one: a quarter of it, free.
+@app.get("/about")
+async def about(settings: SettingsDep) -> dict:
+    """What this server runs with: the support team's first question."""
+    secret = settings.receipt_secret.get_secret_value()
+    return {"receipt_secret": f"{secret[:4]}…{secret[-4:]}", "max_books_per_order": settings.max_books_per_order}
+
+
+@app.post("/orders/quote")
+async def quote(order: OrderIn, session: SessionDep, settings: SettingsDep) -> QuoteOut:
+    books = sum(line.quantity for line in order.lines)
+    if books > settings.max_books_per_order:
+        raise HTTPException(status_code=422, detail=f"An order holds at most {settings.max_books_per_order} books")
+    total = await price_order(session, order)
+    signature = sign_quote(settings.receipt_secret.get_secret_value(), order, books, total)
+    return QuoteOut(books=books, total_cents=total, signature=signature)
+
+# %% tags=["kata", "decoy:about-calls-get-settings-itself"]
+# "/about only displays the settings, it needs no dependency: calling get_settings() is the same
+# thing." Not to a test: overriding the dependency changes what /orders/quote applies, while
+# /about goes on showing the settings the server was started with.
+@app.get("/about")
+async def about() -> dict:
+    """What this server runs with: the support team's first question."""
+    return get_settings().model_dump(mode="json")
+
+
+@app.post("/orders/quote")
+async def quote(order: OrderIn, session: SessionDep, settings: SettingsDep) -> QuoteOut:
+    books = sum(line.quantity for line in order.lines)
+    if books > settings.max_books_per_order:
+        raise HTTPException(status_code=422, detail=f"An order holds at most {settings.max_books_per_order} books")
+    total = await price_order(session, order)
+    signature = sign_quote(settings.receipt_secret.get_secret_value(), order, books, total)
+    return QuoteOut(books=books, total_cents=total, signature=signature)
+
+# %% tags=["kata", "alternative:untyped-dependency"]
+@app.get("/about")
+async def about(settings=Depends(get_settings)) -> dict:
+    """What this server runs with: the support team's first question."""
+    return settings.model_dump(mode="json")
+
+
+@app.post("/orders/quote")
+async def quote(order: OrderIn, session: SessionDep, settings=Depends(get_settings)) -> QuoteOut:
+    books = sum(line.quantity for line in order.lines)
+    if books > settings.max_books_per_order:
+        raise HTTPException(status_code=422, detail=f"An order holds at most {settings.max_books_per_order} books")
+    total = await price_order(session, order)
+    signature = sign_quote(settings.receipt_secret.get_secret_value(), order, books, total)
+    return QuoteOut(books=books, total_cents=total, signature=signature)
+
+# %% tags=["kata", "alternative:frozen-dataclass"]
+@app.get("/about")
+async def about(settings: SettingsDep) -> dict:
+    """What this server runs with: the support team's first question."""
+    return {"receipt_secret": "set" if settings.receipt_secret else "missing",
+            "max_books_per_order": settings.max_books_per_order}
+
+
+@app.post("/orders/quote")
+async def quote(order: OrderIn, session: SessionDep, settings: SettingsDep) -> QuoteOut:
+    books = sum(line.quantity for line in order.lines)
+    if books > settings.max_books_per_order:
+        raise HTTPException(status_code=422, detail=f"An order holds at most {settings.max_books_per_order} books")
+    total = await price_order(session, order)
+    signature = sign_quote(settings.receipt_secret, order, books, total)
     return QuoteOut(books=books, total_cents=total, signature=signature)
 
 # %% [markdown]
@@ -477,6 +649,19 @@ from checks.settings import *
 # when), and requests could run with settings other than the ones the app was started and
 # checked with. And `settings = Settings()` at import with a required secret fails fast, but for
 # every tool that imports the module, and it freezes the values before any test can set them.
+#
+# Why not show the first and last four characters of the secret on `/about`, so that support can
+# tell two secrets apart? That puts eight of its characters in every answer and every log of
+# one; `/about` should only say that a secret is set, which the stars do. Why not call
+# `get_settings()` inside `/about`, since it only displays them? A test that overrides the
+# dependency then sees `/orders/quote` apply its settings while `/about` shows others: every
+# endpoint that needs the settings declares the dependency (the check overrides it and asks both).
+# And why not a global filled on the first call instead of `@lru_cache`? It is a cache with no
+# `cache_clear`: the first start of the app in a process fixes the settings for every later
+# start, and a test has nothing to call to make it read them again. (Settings that are not
+# pydantic pass as well, a frozen dataclass read from the environment in the lifespan, say, if
+# the secret has no default and stays out of its repr and the responses; pydantic-settings just
+# does the reading, the validation and the hiding for you.)
 #
 # Read more: FastAPI, [Settings and Environment Variables](https://fastapi.tiangolo.com/advanced/settings/)
 # and [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/);

@@ -6,7 +6,10 @@
 # a `get_prices` dependency with `yield` opens a fresh `httpx.AsyncClient` for each request and
 # closes it when the request is done. Tidy, tested, green. Then the distributor's operations team
 # wrote in: the bookshop opens a new connection for every single price it asks for, one TCP (and
-# TLS) handshake per page view, and they are about to rate-limit it.
+# TLS) handshake per page view, and they are about to rate-limit it. Their terms allow the shop
+# **at most 10 connections at a time**. The page has a budget of its own: no step of a price
+# lookup (connecting, sending, waiting for the answer, waiting for a free connection) may take
+# more than **5 seconds**; past that, the page answers 502 without a price.
 #
 # **You will learn**
 # - why an `httpx.AsyncClient` is a *connection pool*, like a database engine, and what building
@@ -14,7 +17,8 @@
 # - how to build one client in the lifespan, share it with every request through lifespan state,
 #   and close it on shutdown;
 # - what httpx does when you give it no timeout (it has one: 5 s), why you should say which one
-#   you want anyway, and why the pool needs a cap.
+#   you want anyway, and why the pool needs a cap within what the service allows;
+# - what keep-alive is, and the settings that quietly switch it off.
 #
 # Run the cells from the top (**Run → Run All Cells**), read the evidence, then make the check pass.
 
@@ -242,6 +246,138 @@ app = FastAPI(lifespan=lifespan)
 async def get_prices(request: Request) -> httpx.AsyncClient:
     return request.state.prices
 
+# %% tags=["kata", "decoy:keepalive-off"]
+# "One shared client, but no idle sockets lying around between lookups: keep none alive." One
+# client, and still one new connection (and handshake) per lookup: with no connection kept alive,
+# the pool has nothing to reuse, and the distributor sees exactly what it complained about.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=httpx.Timeout(3.0, connect=1.0),
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=0),
+    ) as prices:
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+# %% tags=["kata", "decoy:hour-timeout"]
+# "Lookups failed at 5 s under load: give them an hour, that is still a timeout." It is, and a
+# hung price service now holds each page view for an hour, far past what the page can afford.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=3600,
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+    ) as prices:
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+# %% tags=["kata", "decoy:huge-cap"]
+# "A cap, as the walkthrough says, but a generous one: no customer should wait for a connection."
+# A cap of 100 000 is no cap: under load the shop opens ten thousand times what the distributor allows.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=httpx.Timeout(3.0, connect=1.0),
+        limits=httpx.Limits(max_connections=100_000),
+    ) as prices:
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+# %% tags=["kata", "decoy:retrying-transport"]
+# "Retry a lookup whose connection failed, with a transport that wraps httpx's, and never make a
+# customer wait for a free connection." The wrapper hides the pool from a quick look, not from the
+# distributor: the transport inside has no cap at all.
+class RetryingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, retries: int = 2):
+        self.inner, self.retries = inner, retries
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(self.retries + 1):
+            try:
+                return await self.inner.handle_async_request(request)
+            except httpx.ConnectError:
+                if attempt == self.retries:
+                    raise
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    transport = RetryingTransport(httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=None)))
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(), timeout=httpx.Timeout(3.0, connect=1.0), transport=transport
+    ) as prices:
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
+# %% tags=["kata", "decoy:on-event-beside-the-lifespan"]
+# "Open the client at startup and close it at shutdown, as the guides show." The app keeps the
+# shop's lifespan, and with a lifespan FastAPI never runs `on_event` handlers: there is no client.
+app = FastAPI(lifespan=shop_lifespan)
+
+
+@app.on_event("startup")
+async def open_prices() -> None:
+    app.state.prices = httpx.AsyncClient(base_url=prices_url(), timeout=httpx.Timeout(3.0, connect=1.0))
+
+
+@app.on_event("shutdown")
+async def close_prices() -> None:
+    await app.state.prices.aclose()
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.app.state.prices
+
+# %% tags=["kata", "decoy:startup-ping"]
+# "Warm the pool up at startup, and fail fast if the distributor is misconfigured." The shop now
+# cannot start while the price service is down: the catalogue goes down with the distributor.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncClient(
+        base_url=prices_url(),
+        timeout=httpx.Timeout(3.0, connect=1.0),
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+    ) as prices:
+        (await prices.get("/prices/9780441172719")).raise_for_status()
+        yield {**shop, "prices": prices}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return request.state.prices
+
 # %% tags=["kata", "alternative:app-state"]
 # The client on `app.state`, built and closed by the lifespan: older code and many guides do
 # this, and it is built and closed in the right place.
@@ -266,11 +402,12 @@ async def get_prices(request: Request) -> httpx.AsyncClient:
     return request.app.state.prices
 
 # %% tags=["kata", "alternative:aclose-in-finally"]
-# The same client in lifespan state, closed in a `finally` instead of by `async with`.
+# The same client in lifespan state, closed in a `finally` instead of by `async with`, with the
+# whole budget: 5 seconds per step, and the 10 connections the distributor allows.
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with shop_lifespan(app) as shop:
-        prices = httpx.AsyncClient(base_url=prices_url(), timeout=5.0, limits=httpx.Limits(max_connections=20))
+        prices = httpx.AsyncClient(base_url=prices_url(), timeout=5.0, limits=httpx.Limits(max_connections=10))
         try:
             yield {**shop, "prices": prices}
         finally:
@@ -282,6 +419,28 @@ app = FastAPI(lifespan=lifespan)
 
 async def get_prices(request: Request) -> httpx.AsyncClient:
     return request.state.prices
+
+# %% tags=["kata", "alternative:shared-transport"]
+# The pool is the transport: build *it* once in the lifespan and close it there, and give each
+# request a light client over it (a client given a transport builds no pool, and without proxy
+# settings in the environment no SSL context, of its own). Connections are reused across
+# requests, capped, and closed when the app stops; the per-request clients are not closed,
+# since closing one would close the shared transport.
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with shop_lifespan(app) as shop, httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=10)
+    ) as transport:
+        yield {**shop, "price_transport": transport, "prices_url": prices_url()}
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_prices(request: Request) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=request.state.prices_url, transport=request.state.price_transport, timeout=httpx.Timeout(3.0)
+    )
 
 # %% [markdown]
 # The endpoints only use `get_prices` and `get_book`, so they stay as they are while you fix the
@@ -364,7 +523,8 @@ from checks.shared_client import *
 # Where is `httpx.AsyncClient(...)` called, and how often does that line run: once per app, or
 # once per request? In "The engine belongs to the lifespan", where was the database *engine*
 # built, and where the *session*? Which of the two is an httpx client like? And once there is
-# one client: who closes it, how long may a lookup take, and how many connections may it open?
+# one client: who closes it, how long may a lookup take, and how many connections may it open
+# (the story gives both numbers)?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
@@ -380,8 +540,11 @@ from checks.shared_client import *
 # *process*: nothing closes it, and the next start of the app inherits it. Then write down its
 # budget: httpx has a default timeout (5 s for each phase), but the budget of a price lookup is
 # a decision, and `timeout=None`, on the client or on a single request (which overrides the
-# client's), removes it altogether. Likewise the pool's `limits=`: a cap on connections makes
-# extra lookups wait for a free one instead of opening more.
+# client's), removes it altogether, and a timeout of an hour is one only in name: the story gives
+# each step 5 seconds. Likewise the pool's `limits=`: a cap on connections, within the 10 the
+# distributor allows, makes extra lookups wait for a free one instead of opening more; keeping no
+# connection alive (`max_keepalive_connections=0`, `keepalive_expiry=0`, a `Connection: close`
+# header) throws away what the shared pool is for.
 #
 # Read: HTTPX, [Clients](https://www.python-httpx.org/advanced/clients/),
 # [Timeouts](https://www.python-httpx.org/advanced/timeouts/) and
@@ -433,9 +596,24 @@ from checks.shared_client import *
 #    `limits=`: without it a shared client allows 100 connections and keeps 20 alive;
 #    `httpx.Limits(max_connections=None)` removes the cap, and per-request clients have no
 #    shared cap at all (six concurrent requests through six clients limited to 2 connections
-#    each opened six connections).
-# 5. **Read the URL at startup.** `prices_url()` is called in the lifespan, so a test or a
-#    server that sets `BOOKSHOP_PRICES_URL` before starting the app is obeyed.
+#    each opened six connections). The budgets come from outside the code: the distributor
+#    allows 10 connections, the page gives each step of a lookup 5 seconds. A cap of 100 000 or
+#    a timeout of an hour is written down, and still bounds nothing anyone can afford. The check
+#    reads the cap from the connection pool that actually carried the lookups, so a transport
+#    that wraps another one does not hide it.
+# 5. **Keep connections alive.** Reuse is the point of the shared pool: after a response, the
+#    connection goes back to the pool for the next lookup. `max_keepalive_connections=0`,
+#    `keepalive_expiry=0` or a `Connection: close` header each close it instead, and one shared
+#    client then opens a new connection per lookup, like a client per request.
+# 6. **Read the URL at startup.** `prices_url()` is called in the lifespan, so a test or a
+#    server that sets `BOOKSHOP_PRICES_URL` before starting the app is obeyed. Build the client
+#    there, but do not call the service: a lookup at startup makes the whole shop fail to
+#    start whenever the distributor is down.
+#
+# The pool, strictly, is the transport: one `httpx.AsyncHTTPTransport` built and closed in the
+# lifespan, with a light `AsyncClient(transport=...)` per request, reuses and caps connections
+# just as well (the client adds the base URL and the timeout). What must live as long as the
+# app is the pool, whoever holds it.
 #
 # Why not cache the client with `@functools.cache`, like settings, or build it on the first
 # request into a module variable? Either gives one client per *process*, not per app: nothing
@@ -445,7 +623,9 @@ from checks.shared_client import *
 # let the garbage collector clean up? httpx does not close a client when it is collected: its
 # sockets are closed some time later, one by one, with a `ResourceWarning`; the lifespan knows
 # exactly when the app stops. And `timeout=None` is not a fix for slow answers: it trades a clear 502 for
-# requests that wait as long as the price service hangs.
+# requests that wait as long as the price service hangs. Why not open the client in an
+# `@app.on_event("startup")` handler? This app has a lifespan (the shop's), and FastAPI then
+# never runs `on_event` handlers: there is no client at all ("The engine belongs to the lifespan").
 #
 # Read more: HTTPX, [Clients](https://www.python-httpx.org/advanced/clients/),
 # [Timeouts](https://www.python-httpx.org/advanced/timeouts/) and
@@ -458,6 +638,7 @@ from checks.shared_client import *
 #   lifespan, shared through `request.state`, closed after the `yield`.
 # - A client per request means a connection (and a TLS handshake) per request, no keep-alive,
 #   and no limit on how many connections the app opens.
-# - Give the client an explicit `timeout=` and `limits=`; never `timeout=None`, on the client or
-#   on one request, for a call that sits in a request.
+# - Give the client an explicit `timeout=` and `limits=`, within the budgets you were given;
+#   never `timeout=None`, on the client or on one request, for a call that sits in a request.
+# - Keep-alive is what the pool is for: do not switch it off.
 # - A client in a cache or a module variable outlives the app: keep it in the lifespan.

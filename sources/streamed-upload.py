@@ -1,12 +1,13 @@
 # %% [markdown]
 # # Stream uploads to disk, with a limit
 #
-# **The story.** Publishers send cover images with `POST /books/{book_id}/cover`. On Friday a
-# publisher's script sent, by mistake, the 900 MB print-ready scans instead of the thumbnails,
-# ten books at a time. The API's memory climbed by almost a gigabyte per request until the
-# container was killed, and checkout went down with it. The shop's settings say a cover may be
-# at most 2 MiB; nothing in the endpoint ever asks. It reads the cover with one line that
-# every tutorial shows: `data = await cover.read()`.
+# **The story.** Publishers send cover images with `POST /books/{book_id}/cover`. Their scripts
+# send ten covers at a time, and send again any that seems slow, so two uploads for one book
+# sometimes overlap. On Friday a publisher's script sent, by mistake, the 900 MB print-ready
+# scans instead of the thumbnails. The API's memory climbed by almost a gigabyte per request
+# until the container was killed, and checkout went down with it. The shop's settings say a
+# cover may be at most 2 MiB; nothing in the endpoint ever asks. It reads the cover with one
+# line that every tutorial shows: `data = await cover.read()`.
 #
 # Two things must not change while you fix it. The upload form is part of the shop's published
 # API: publishers' scripts are generated from its OpenAPI description, a multipart form whose
@@ -262,6 +263,91 @@ async def upload_cover(book_id: int, request: Request, covers: CoversDep) -> Cov
         await partial.unlink(missing_ok=True)
     return CoverOut(book_id=book_id, bytes=size, sha256=digest.hexdigest())
 
+# %% tags=["kata", "decoy:fixed-part-name"]
+# "Write to `<cover>.part` next to the cover, then rename it: the stored cover is only ever replaced
+# whole." True for one upload at a time. Two uploads for the same book share that one `.part` file:
+# their chunks mix in it, the first rename takes it away from the second, which fails with a 500,
+# and the stored cover may be neither upload.
+app = FastAPI()
+CHUNK = 64 * 1024
+
+
+@app.post("/books/{book_id}/cover", status_code=201)
+async def upload_cover(book_id: int, cover: UploadFile, covers: CoversDep) -> CoverOut:
+    final = covers.path_for(book_id)
+    partial = anyio.Path(final.with_name(f"{final.name}.part"))
+    size, digest = 0, hashlib.sha256()
+    try:
+        async with await anyio.open_file(partial, "wb") as out:
+            while chunk := await cover.read(CHUNK):
+                size += len(chunk)
+                if size > covers.max_bytes:
+                    raise HTTPException(status_code=413, detail=f"A cover may be at most {covers.max_bytes} bytes")
+                digest.update(chunk)
+                await out.write(chunk)
+        if size == 0:
+            raise HTTPException(status_code=400, detail="The cover file is empty")
+        await partial.replace(final)
+    finally:
+        await partial.unlink(missing_ok=True)
+    return CoverOut(book_id=book_id, bytes=size, sha256=digest.hexdigest())
+
+# %% tags=["kata", "decoy:plain-reads-in-an-async-def"]
+# "`cover.file` is a plain file object: read it directly, no await needed." It is a plain, blocking
+# file: once Starlette has moved the upload to disk, every read waits for the disk, and in an
+# `async def` it waits on the event loop's own thread, with every other request of the process.
+app = FastAPI()
+CHUNK = 64 * 1024
+
+
+@app.post("/books/{book_id}/cover", status_code=201)
+async def upload_cover(book_id: int, cover: UploadFile, covers: CoversDep) -> CoverOut:
+    final = covers.path_for(book_id)
+    partial = anyio.Path(final.with_name(f"{final.name}.{uuid.uuid4().hex}.part"))
+    size, digest = 0, hashlib.sha256()
+    try:
+        async with await anyio.open_file(partial, "wb") as out:
+            while chunk := cover.file.read(CHUNK):
+                size += len(chunk)
+                if size > covers.max_bytes:
+                    raise HTTPException(status_code=413, detail=f"A cover may be at most {covers.max_bytes} bytes")
+                digest.update(chunk)
+                await out.write(chunk)
+        if size == 0:
+            raise HTTPException(status_code=400, detail="The cover file is empty")
+        await partial.replace(final)
+    finally:
+        await partial.unlink(missing_ok=True)
+    return CoverOut(book_id=book_id, bytes=size, sha256=digest.hexdigest())
+
+# %% tags=["kata", "decoy:hash-the-stored-file"]
+# "Copy in chunks, then hash the stored file to be sure of what is on disk." The copy is streamed,
+# but the hash reads the whole stored cover back into memory in one piece: a 2 MiB limit raised to
+# 200 MiB for print-ready scans makes every accepted upload 200 MiB of memory again, for a moment.
+app = FastAPI()
+CHUNK = 64 * 1024
+
+
+@app.post("/books/{book_id}/cover", status_code=201)
+async def upload_cover(book_id: int, cover: UploadFile, covers: CoversDep) -> CoverOut:
+    final = covers.path_for(book_id)
+    partial = anyio.Path(final.with_name(f"{final.name}.{uuid.uuid4().hex}.part"))
+    size = 0
+    try:
+        async with await anyio.open_file(partial, "wb") as out:
+            while chunk := await cover.read(CHUNK):
+                size += len(chunk)
+                if size > covers.max_bytes:
+                    raise HTTPException(status_code=413, detail=f"A cover may be at most {covers.max_bytes} bytes")
+                await out.write(chunk)
+        if size == 0:
+            raise HTTPException(status_code=400, detail="The cover file is empty")
+        await partial.replace(final)
+    finally:
+        await partial.unlink(missing_ok=True)
+    digest = hashlib.sha256(await anyio.Path(final).read_bytes())
+    return CoverOut(book_id=book_id, bytes=size, sha256=digest.hexdigest())
+
 # %% tags=["kata", "alternative:plain-def-endpoint"]
 # A plain `def` endpoint: FastAPI runs it in a worker thread, so its ordinary file calls block
 # only that thread. `cover.file` is the file Starlette keeps the upload in, read synchronously.
@@ -355,6 +441,38 @@ async def upload_cover(book_id: int, cover: UploadFile, covers: CoversDep) -> Co
         await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))
     return CoverOut(book_id=book_id, bytes=size, sha256=digest.hexdigest())
 
+# %% tags=["kata", "alternative:one-upload-per-book-at-a-time"]
+# One `.part` name per book is safe when two uploads for one book never run at once: a lock per
+# book, held from the first byte written to the rename, makes the second wait for its turn.
+import asyncio
+from collections import defaultdict
+
+app = FastAPI()
+CHUNK = 64 * 1024
+cover_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+@app.post("/books/{book_id}/cover", status_code=201)
+async def upload_cover(book_id: int, cover: UploadFile, covers: CoversDep) -> CoverOut:
+    final = covers.path_for(book_id)
+    partial = anyio.Path(final.with_name(f"{final.name}.part"))
+    size, digest = 0, hashlib.sha256()
+    async with cover_locks[book_id]:
+        try:
+            async with await anyio.open_file(partial, "wb") as out:
+                while chunk := await cover.read(CHUNK):
+                    size += len(chunk)
+                    if size > covers.max_bytes:
+                        raise HTTPException(status_code=413, detail=f"A cover may be at most {covers.max_bytes} bytes")
+                    digest.update(chunk)
+                    await out.write(chunk)
+            if size == 0:
+                raise HTTPException(status_code=400, detail="The cover file is empty")
+            await partial.replace(final)
+        finally:
+            await partial.unlink(missing_ok=True)
+    return CoverOut(book_id=book_id, bytes=size, sha256=digest.hexdigest())
+
 # %% [markdown]
 # ## The evidence
 #
@@ -363,8 +481,8 @@ async def upload_cover(book_id: int, cover: UploadFile, covers: CoversDep) -> Co
 # 2 MiB). For each it prints: how much of the request the server had pulled when the endpoint
 # first read the file; every read the endpoint made from the upload (how much it asked for;
 # "everything" is `read()` with no size); the most memory held at once by what it read (Python's
-# own count, `tracemalloc`); and the files it opened on the event loop's own thread. Then what is
-# stored for book 3.
+# own count, `tracemalloc`); the files it opened on the event loop's own thread, and the reads it
+# made there from the upload once Starlette had moved it to disk. Then what is stored for book 3.
 
 # %% tags=["evidence"]
 import random
@@ -389,6 +507,7 @@ for seen in watch_uploads(app, covers, 3, (dune, "dune.jpg"), (scan, "dune-print
     print(f"    reads from the upload: {reads}; {mib(seen.read_before_answer)} read before answering")
     print(f"    memory held at once by what was read: {mib(seen.held)}")
     print(f"    files opened on the event loop's thread: {', '.join(seen.opened_on_loop) or 'none'}")
+    print(f"    reads of the upload from disk on the event loop's thread: {seen.read_from_disk_on_loop}")
 
 stored = covers.path_for(3).read_bytes() if covers.path_for(3).exists() else b""
 what = "the 1.5 MiB cover" if stored == dune else "the 6 MiB scan" if stored == scan else "neither upload whole"
@@ -424,22 +543,26 @@ from checks.streamed_upload import *
 #
 # `cover.read()` takes a size. What would a loop around a read of a fixed size look like, and at
 # which turn of that loop do you know the upload has become too big? Where does each chunk go
-# before the next one is read? Then: which file does `"wb"` empty the moment it opens, and which
-# thread waits while the disk is written?
+# before the next one is read? Then: which file does `"wb"` empty the moment it opens, which
+# thread waits while the disk is read or written, and what happens to your file on the way when
+# a second upload for the same book arrives meanwhile?
 
 # %% [markdown] tags=["hint"]
 # ### Hint 2: the concept
 #
-# When your endpoint runs, the upload is already complete, in a temporary file. Reading it
-# with no size copies the whole of it into one bytes object, so memory grows with whatever a
-# client sends. Stream it instead: read a fixed-size chunk, count it, write it out, repeat, so
-# that only one chunk is ever in memory. The count tells you the moment the file passes
-# `covers.max_bytes`: answer 413 right there, without reading the rest. Write into a file of
-# your own, not the stored cover: put it in place (a rename) only when the whole upload was
-# accepted, and delete it otherwise. And the disk blocks like any other I/O: in an `async def`,
-# open and write files in a worker thread (AnyIO's asynchronous files do that for you), or make
-# the endpoint a plain `def`, which FastAPI runs in a thread. Keep the `cover: UploadFile`
-# parameter: it is what the published form documents.
+# When your endpoint runs, the upload is already complete, in a temporary file. Reading it with
+# no size copies the whole of it into one bytes object, so memory grows with whatever a client
+# sends. Stream it instead: read a fixed-size chunk, count it, write it out, repeat, so that
+# only one chunk is ever in memory, from the first read to the answer (the hash too is computed
+# on the way, not from the stored file afterwards). The count tells you the moment the file
+# passes `covers.max_bytes`: answer 413 right there, without reading the rest. Write into a file
+# of your own, not the stored cover, under a name no other upload can have: put it in place (a
+# rename) only when the whole upload was accepted, and delete it otherwise. And the disk blocks
+# like any other I/O: in an `async def`, open, read and write files in a worker thread (AnyIO's
+# asynchronous files do that for you, and so does `await cover.read(...)` once the upload is on
+# disk; `cover.file` is a plain blocking file), or make the endpoint a plain `def`, which
+# FastAPI runs in a thread. Keep the `cover: UploadFile` parameter: it is what the published
+# form documents.
 #
 # Read: FastAPI, [Request Files](https://fastapi.tiangolo.com/tutorial/request-files/); AnyIO,
 # [Asynchronous file I/O](https://anyio.readthedocs.io/en/stable/fileio.html).
@@ -479,14 +602,17 @@ from checks.streamed_upload import *
 #    write each chunk out before reading the next. Reading in chunks is not enough on its own:
 #    `data += chunk` keeps every chunk until the end, and the memory is back. With one chunk in
 #    flight, memory stays at 64 KiB whatever the file's size; `hashlib.sha256().update(chunk)`
-#    computes the checksum on the way.
-# 3. **Keep the disk off the event loop.** Opening and writing a file blocks the thread that does
-#    it, and an `async def` endpoint runs on the event loop's thread: a plain `open()` there
-#    makes every other request wait for the disk. `anyio.open_file` (and `anyio.Path`) run each
-#    file call in a worker thread and let you `await` it. Two other ways are just as right: a
-#    plain `def` endpoint, which FastAPI runs in a worker thread (read `cover.file`
-#    synchronously there, and use `open()` freely), or `anyio.to_thread.run_sync(...)` around
-#    each blocking call.
+#    computes the checksum on the way. (Hashing the stored file afterwards with one
+#    `read_bytes()` brings the whole cover back into memory at the end.)
+# 3. **Keep the disk off the event loop.** Opening and writing a file blocks the thread that
+#    does it, and an `async def` endpoint runs on the event loop's thread: a plain `open()`
+#    there makes every other request wait for the disk. `anyio.open_file` (and `anyio.Path`) run
+#    each file call in a worker thread and let you `await` it. Reading the upload is disk I/O
+#    too, once Starlette has moved it to disk: `await cover.read(n)` then reads in a worker
+#    thread, while `cover.file.read(n)` reads on the thread that calls it. Two other ways are
+#    just as right: a plain `def` endpoint, which FastAPI runs in a worker thread (read
+#    `cover.file` synchronously there, and use `open()` freely), or
+#    `anyio.to_thread.run_sync(...)` around each blocking call.
 # 4. **Enforce the limit while copying.** Count the bytes as they go. At the chunk that takes
 #    the count past `covers.max_bytes`, raise `HTTPException(status_code=413)` (the status is
 #    called *Content Too Large* in RFC 9110; Starlette's constant is
@@ -499,7 +625,12 @@ from checks.streamed_upload import *
 # 5. **Never damage what is stored.** Opening the cover's own file with `"wb"` empties it at
 #    once. Write to a new file next to it, `replace()` it over the cover only when the whole
 #    upload was accepted (on one file system, a rename is all-or-nothing), and delete it in a
-#    `finally` otherwise. An empty upload is still refused with 400.
+#    `finally` otherwise. Give that file a name of its own (a `uuid4()`, or
+#    `tempfile.mkstemp(dir=...)`): with one fixed `.part` name per book, two uploads for that
+#    book write into the same file, the first rename takes it from the second (a 500), and the
+#    stored cover can be a mix of both. (A lock per book, held from the first write to the
+#    rename, is another right answer: the second upload then waits for its turn.) An empty
+#    upload is still refused with 400.
 #
 # What this does not do: stop the client from sending. The 413 is decided after the whole
 # body has arrived, because FastAPI parsed the form first. To refuse the bytes themselves,
@@ -517,8 +648,9 @@ from checks.streamed_upload import *
 # not `read(max_bytes + 1)`? Memory is then bounded by the limit instead of a chunk, and grows
 # the day the limit does. Why not read in chunks and write the cover once it is complete? The
 # chunks pile up in memory until then. Why not `open()` and `write()` in the `async def`? The
-# event loop waits for the disk, and every request with it. And why not write the chunks
-# straight into the cover's file? A refused upload then leaves the book with a truncated cover.
+# event loop waits for the disk, and every request with it; `cover.file.read()` there does the
+# same with the upload. And why not write the chunks straight into the cover's file? A refused
+# upload then leaves the book with a truncated cover.
 #
 # Read more: FastAPI, [Request Files](https://fastapi.tiangolo.com/tutorial/request-files/) and
 # [Concurrency and async / await](https://fastapi.tiangolo.com/async/); Starlette,
@@ -533,5 +665,6 @@ from checks.streamed_upload import *
 #   plain `def`.
 # - Count while you copy and answer 413 at the chunk that crosses the limit; take the limit from
 #   configuration.
-# - Write to a temporary file and rename it into place only when the upload is accepted.
+# - Write to a temporary file of this upload's own, and rename it into place only when the upload
+#   is accepted.
 # - An application-level limit protects memory and storage; a proxy limit protects the network.

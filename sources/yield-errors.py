@@ -176,6 +176,36 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         raise
     await session.close()
 
+# %% tags=["kata", "decoy:catch-database-errors-only"]
+# "Only database errors are this dependency's business: catch SQLAlchemyError and log it; the
+# rest goes on." The 404, the 409 and the warehouse's errors do go on, but a database failure,
+# a locked database say, is still swallowed: the server sees "Response not awaited" instead.
+from sqlalchemy.exc import SQLAlchemyError
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        try:
+            yield session
+        except SQLAlchemyError:
+            log.exception("Database error")
+
+# %% tags=["kata", "decoy:catch-network-errors-only"]
+# "Network trouble is what goes wrong in production: log connection errors and timeouts, let
+# everything else through." The client errors come back, but a warehouse that refuses the
+# connection or times out is swallowed, and the server reports FastAPI instead of the warehouse.
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessionmaker() as session:
+        try:
+            yield session
+        except (ConnectionError, TimeoutError):
+            log.exception("Upstream failed")
+
 # %% tags=["kata", "alternative:no-try-except"]
 # No except at all: the form FastAPI's docs use. Nothing is caught, so nothing is swallowed, and
 # closing the session rolls back whatever the request did not commit. Only the log line is gone;
@@ -389,6 +419,14 @@ from checks.yield_errors import *
 # About that log line: with `log.exception` in place, a 404 or 409 is also logged as an error with
 # a traceback, and a real failure appears twice (your line and the server's). If that is noise
 # for you, drop the line; the check does not require it.
+#
+# Why not catch only the errors "this dependency is about", `except SQLAlchemyError:` or
+# `except (ConnectionError, TimeoutError):`, and log them? Whatever that `except` catches is
+# still swallowed: a locked database, or a warehouse that refuses the connection, reaches the
+# server as "Response not awaited". The check raises several kinds in turn (a `RuntimeError`, a
+# SQLAlchemy `OperationalError` from a locked database, a `ConnectionError`, a `TimeoutError`),
+# and each must reach the server as itself. Narrowing the `except` changes *which* errors are
+# lost, not whether; what fixes it is the `raise`.
 #
 # Why not `except HTTPException: raise` before `except Exception`? The client errors come back,
 # but every other exception is still swallowed: the malformed order still gets a 500, and the
