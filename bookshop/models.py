@@ -1,6 +1,6 @@
 """The bookshop's tables, as SQLAlchemy 2 typed ORM models."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, func
 from sqlalchemy.ext.asyncio import AsyncAttrs
@@ -32,6 +32,8 @@ class Book(Base):
     price_cents: Mapped[int]
     stock: Mapped[int] = mapped_column(default=0)
     blurb: Mapped[str | None] = mapped_column(String(1000))  # the back-cover text; may be cleared
+    # The day the book arrived in the shop. Ids grow in arrival order; several books arrive on one day.
+    added_on: Mapped[date] = mapped_column(server_default=func.current_date())
     author: Mapped[Author] = relationship(back_populates="books")
 
 
@@ -63,3 +65,13 @@ class OrderLine(Base):
     book_id: Mapped[int] = mapped_column(ForeignKey("books.id"))
     quantity: Mapped[int] = mapped_column(CheckConstraint("quantity > 0"))
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class CartItem(Base):
+    """A book a customer has put in their cart: one row per book added, until they order."""
+
+    __tablename__ = "cart_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"))

@@ -22,6 +22,12 @@ class BookOut(BaseModel):
     stock: int
 
 
+class BookDetail(BookOut):
+    """A book with its back-cover text, which a book may lack (``None``)."""
+
+    blurb: str | None
+
+
 class OrderLineIn(BaseModel):
     book_id: int
     quantity: int = Field(default=1, gt=0)
