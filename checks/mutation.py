@@ -140,6 +140,16 @@ def shop_source(ns: dict, mutant: Mutant | None = None) -> list[str]:
 # --- one run, in a child ------------------------------------------------------------------------
 
 
+def _plain_name(name: str) -> str:
+    """test_x[asyncio] -> test_x, test_y[asyncio-3] -> test_y[3]: anyio's backend id says nothing
+    to a learner."""
+    if not name.endswith("]") or "[" not in name:
+        return name
+    base, params = name[:-1].split("[", 1)
+    kept = [param for param in params.split("-") if param != "asyncio"]
+    return f"{base}[{'-'.join(kept)}]" if kept else base
+
+
 class _Record:
     def __init__(self, reverse: bool):
         self.reverse = reverse
@@ -155,7 +165,7 @@ class _Record:
             if report.failed or report.skipped:
                 crash = getattr(report.longrepr, "reprcrash", None)
                 message = (crash.message if crash else str(report.longrepr))[:400]
-            name = report.nodeid.rsplit("::", 1)[-1]
+            name = _plain_name(report.nodeid.rsplit("::", 1)[-1])
             outcome = report.outcome if report.when == "call" else ("error" if report.failed else report.outcome)
             self.tests = [t for t in self.tests if t["name"] != name] + [{"name": name, "outcome": outcome, "message": message}]
 
@@ -243,7 +253,9 @@ def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: b
     placeholder = Path(scratch) / "tests_under_check.py"
     placeholder.touch()
     record = _Record(reverse)
-    pytest.main([*_learner_args(), f"--rootdir={scratch}", f"--basetemp={scratch}/tmp", *(("-x",) if stop_first else ()),
+    # --confcutdir: otherwise pytest looks for conftest files in every folder above (all of /tmp).
+    pytest.main([*_learner_args(), f"--rootdir={scratch}", f"--confcutdir={scratch}", f"--basetemp={scratch}/tmp",
+                 *(("-x",) if stop_first else ()),
                  str(placeholder)], plugins=[_CollectNotebook(module, placeholder), record])
     return {"tests": record.tests, "sleeps": sleeps, "connections": connections}
 
