@@ -15,8 +15,10 @@ check whose child was ended (a timeout, Ctrl+C) ends the servers that child star
 the shipped cells of the kata, with the learner's cells in place of its ``kata`` cells.
 """
 
+import ast
 import contextlib
 import ctypes
+import inspect
 import json
 import linecache
 import os
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +104,16 @@ class Server:
             return True
         return any(_in_group(pid, self.process.pid) for pid in _pids())
 
+    def others(self) -> list[tuple[int, str]]:
+        """The group's processes other than the first that still run: (pid, command line)."""
+        found = []
+        for pid in _pids():
+            if pid != self.process.pid and _in_group(pid, self.process.pid):
+                with contextlib.suppress(OSError):
+                    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    found.append((pid, " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)))
+        return found
+
     def stop(self) -> None:
         """End the whole group, and wait (bounded) until none of it runs any more."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -156,6 +169,31 @@ def command_line(command: list[str] | str) -> list[str]:
     return list(command) if isinstance(command, (list, tuple)) else ["/bin/sh", "-c", command]
 
 
+def run_here(command: list[str] | str, port: int) -> list[str] | str:
+    """``published(command, port)``, and told what a server would otherwise decide for itself:
+    ``fastapi run`` binds 0.0.0.0 unless given a host, so it gets ``--host 127.0.0.1``; ``uvicorn``
+    without a port takes 8000, so it gets ``--port <port>`` (``fastapi run`` reads ``$PORT``, which
+    ``launch`` sets)."""
+    command = published(command, port)
+    try:
+        words = list(command) if isinstance(command, (list, tuple)) else shlex.split(command)
+    except ValueError:  # quotes that do not close: the shell will say so itself
+        return command
+    programs = {Path(word).name for word in words}
+
+    def given(option: str) -> bool:
+        return any(word == option or word.startswith(f"{option}=") for word in words)
+
+    extra: list[str] = []
+    if "fastapi" in programs and not given("--host"):
+        extra += ["--host", "127.0.0.1"]
+    if "uvicorn" in programs and not given("--port") and not any(w.startswith("UVICORN_PORT=") for w in words):
+        extra += ["--port", str(port)]
+    if not extra:
+        return command
+    return [*command, *extra] if isinstance(command, (list, tuple)) else f"{command} {shlex.join(extra)}"
+
+
 @contextlib.contextmanager
 def launch(command: list[str] | str, *, folder: Path, port: int | None = None, env: dict | None = None,
            ready: bool = True) -> Iterator[Server]:
@@ -186,22 +224,35 @@ def launch(command: list[str] | str, *, folder: Path, port: int | None = None, e
         server.stop()
 
 
+def wait_until_serving(server: Server, limit: float = READY_LIMIT) -> None:
+    """Wait until ``server`` accepts connections, as ``launch`` does: for servers launched with
+    ``ready=False`` (several started at once, or one watched while it starts)."""
+    deadline = time.monotonic() + limit
+    while not accepting(server.port):
+        if server.process.poll() is not None:
+            raise ServerFailed(f"the command ended with exit code {server.process.returncode} before it served "
+                               f"anything:\n{server.logs()[-1500:]}")
+        if time.monotonic() > deadline:
+            raise ServerFailed(f"nothing listened on port {server.port} within {limit:g} s:\n{server.logs()[-1500:]}")
+        time.sleep(0.02)
+
+
 # --- the notebook's code, as a module a server can import ------------------------------------------
 
 
-def shop_module(ns: dict, folder: Path, name: str = "shop") -> Path:
+def shop_module(ns: dict, folder: Path, name: str = "shop", kata: str | None = None) -> Path:
     """Write the kata's code, as it stands in this notebook, into ``folder/<name>.py``: the shipped
     cells (not setup, evidence, check or help), with the learner's cells in place of the ``kata``
-    cells, in order."""
-    from kata.help import kata_by_check
+    cells, in order. ``kata`` (an id) names the kata where the notebook has not run its check yet
+    (an evidence cell); otherwise the check's tests in ``ns`` tell."""
+    from kata.help import kata_by_check, kata_by_id
     from kata.notebook import SKIPPED_TAGS, source_of, tags_of
 
     module = next((v.__module__ for k, v in ns.items() if k.startswith("test_") and callable(v)
                    and str(getattr(v, "__module__", "")).startswith("checks.")), None)
-    kata = kata_by_check(module)
+    kata = kata_by_id(kata) if kata else kata_by_check(module)
     cells = json.loads(kata.notebook.read_text(encoding="utf-8"))["cells"]
     shipped = [(set(tags_of(c)), source_of(c)) for c in cells if c.get("cell_type") == "code"]
-    kept = [text for tags, text in shipped if not tags & (SKIPPED_TAGS - {"kata"})]
     shipped_texts = {text.strip() for tags, text in shipped if "kata" not in tags}
     own = [text for text in _cell_sources(ns) if text.strip() not in shipped_texts]
     parts, mine = [], iter(own)
@@ -219,11 +270,79 @@ def _cell_sources(ns: dict) -> list[str]:
     """The sources of the cells that defined what ``ns`` holds, in the order they were defined."""
     files: list[str] = []
     for value in list(ns.values()):
-        function = getattr(value, "_fixture_function", None) or value
+        function = _unwrapped(getattr(value, "_fixture_function", None) or value)
         code = getattr(getattr(function, "__func__", function), "__code__", None)
         if code is not None and getattr(function, "__module__", None) == ns.get("__name__") and code.co_filename not in files:
             files.append(code.co_filename)
-    return [text for text in ("".join(linecache.getlines(f)) for f in files) if text.strip()]
+        if isinstance(value, type) and value.__module__ == ns.get("__name__"):
+            # A class (a middleware, a logging filter) is known by its methods' cell.
+            for member in vars(value).values():
+                member_code = getattr(getattr(member, "__func__", member), "__code__", None)
+                if member_code is not None:
+                    if member_code.co_filename not in files:
+                        files.append(member_code.co_filename)
+                    break
+    texts = {f: "".join(linecache.getlines(f)) for f in files}
+    return [texts[f] for f in files if texts[f].strip() and not _superseded(f, texts, ns)]
+
+
+def _unwrapped(function):
+    """The function a decorator wrapped (``asynccontextmanager`` keeps the name and module of the
+    function, but its own code lives in contextlib): the one a cell wrote."""
+    try:
+        return inspect.unwrap(function) if callable(function) else function
+    except ValueError:  # a cycle of __wrapped__
+        return function
+
+
+def _bound_names(text: str) -> set[str]:
+    """The names a cell binds at its top level: functions, classes, assignments, imports."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def _owners(value) -> set[str]:
+    """The cell files that made ``value`` as it is now: a function's own file; an app's routes'."""
+    function = _unwrapped(getattr(value, "_fixture_function", None) or value)
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    if code is not None:
+        return {code.co_filename}
+    routes = getattr(value, "routes", None)
+    if not isinstance(routes, list):
+        return set()
+    from fastapi.routing import iter_route_contexts
+
+    owners = set()
+    for context in iter_route_contexts(routes):
+        endpoint = getattr(context.original_route, "endpoint", None)
+        if (endpoint_code := getattr(endpoint, "__code__", None)) is not None:
+            owners.add(endpoint_code.co_filename)
+    return owners
+
+
+def _superseded(file: str, texts: dict[str, str], ns: dict) -> bool:
+    """Whether a later run of another cell redefined a name this cell binds (in a live kernel, a
+    cell whose code was replaced still owns the names only it defined): then it is not part of the
+    notebook as it stands."""
+    mine = _bound_names(texts[file])
+    for other, text in texts.items():
+        if other == file:
+            continue
+        for name in mine & _bound_names(text) & ns.keys():
+            owners = _owners(ns[name])
+            if other in owners and file not in owners:
+                return True
+    return False
 
 
 def _without_magics(text: str) -> str:
@@ -232,3 +351,104 @@ def _without_magics(text: str) -> str:
 
 def describe_command(command: list[str] | str) -> str:
     return json.dumps(list(command)) if isinstance(command, (list, tuple)) else shlex.quote(command)
+
+
+# --- the database, failing on demand, inside a server process -----------------------------------------
+
+DATABASE_DOWN = "database-down"  # while this file exists: every connection and statement fails
+DATABASE_HELD = "database-held"  # while this file exists: every statement sent outside a request waits
+LATE_COMMITS_HELD = "late-commits-held"  # while this file exists: a COMMIT sent after its answer waits
+STATEMENTS_LOG = "statements.log"  # per statement sent (and connection opened): the request, a tab, the SQL
+HELD_LOG = "statements-held.log"  # one line per statement that waited
+LATE_COMMITS_LOG = "late-commits.log"  # one line per COMMIT a request sent after its answer had started
+
+
+class _Request:
+    def __init__(self, name: str):
+        self.name = name  # "GET /readyz"
+        self.answered = False  # whether the response has started
+
+
+_request: "ContextVar[_Request | None]" = ContextVar("bookshop_request", default=None)
+
+
+def mark_requests(app):
+    """``app``, wrapped so that the database faults know which request sent each statement, and
+    whether that request had already started its answer (a statement sent by no request comes
+    from the startup, or a task left running)."""
+    async def marked(scope, receive, send):
+        if scope.get("type") != "http":
+            return await app(scope, receive, send)
+        request = _Request(f"{scope.get('method', '')} {scope.get('path', '')}")
+
+        async def answering(message):
+            if message.get("type") == "http.response.start":
+                request.answered = True
+            await send(message)
+
+        token = _request.set(request)
+        try:
+            return await app(scope, receive, answering)
+        finally:
+            _request.reset(token)
+
+    return marked
+
+
+def database_faults(folder: Path | str = ".") -> None:
+    """Let a check fail this process's database from outside, through files in ``folder``: a
+    wrapper module a check writes next to the shop calls this, then serves the shop's app through
+    ``mark_requests``.
+
+    While ``database-down`` exists, opening a connection and sending a statement fail with the
+    driver's OperationalError, as a database that cannot be reached does (pooled connections fail
+    too: the outage is the server's, not the pool's). While ``database-held`` exists, each
+    statement sent outside a request (the startup's, a background task's) waits for it to go, and
+    ``statements-held.log`` says it has started waiting. While ``late-commits-held`` exists, a
+    COMMIT that a request sends after its answer has started waits for it to go, and
+    ``late-commits.log`` says so. Every statement sent and every connection opened adds a line to
+    ``statements.log``: the request that sent it (empty for none), a tab, the SQL."""
+    import asyncio
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.util import await_only
+
+    folder = Path(folder).resolve()
+
+    def note(log: str, statement: str) -> None:
+        request = _request.get()
+        with open(folder / log, "a", encoding="utf-8") as written:
+            written.write(f"{request.name if request else ''}\t{' '.join(statement.split())[:200]}\n")
+
+    def wait_while(gate: str) -> None:
+        async def waiting() -> None:
+            while (folder / gate).exists():
+                await asyncio.sleep(0.01)
+
+        with contextlib.suppress(Exception):  # not in an async engine's greenlet: never held
+            await_only(waiting())
+
+    def before_statement(conn, cursor, statement, parameters, context, executemany) -> None:
+        if _request.get() is None and (folder / DATABASE_HELD).exists():
+            note(HELD_LOG, statement)
+            wait_while(DATABASE_HELD)
+        note(STATEMENTS_LOG, statement)
+        if (folder / DATABASE_DOWN).exists():
+            raise sqlite3.OperationalError("unable to open database file (the database is down)")
+
+    def before_connect(dialect, connection_record, cargs, cparams) -> None:
+        note(STATEMENTS_LOG, "(a new connection)")
+        if (folder / DATABASE_DOWN).exists():
+            raise sqlite3.OperationalError("unable to open database file (the database is down)")
+
+    def before_commit(conn) -> None:
+        request = _request.get()
+        if request is not None and request.answered and (folder / LATE_COMMITS_HELD).exists():
+            note(LATE_COMMITS_LOG, "COMMIT")
+            wait_while(LATE_COMMITS_HELD)
+
+    event.listen(Engine, "before_cursor_execute", before_statement)
+    event.listen(Engine, "do_connect", before_connect)
+    event.listen(Engine, "commit", before_commit)
