@@ -38,7 +38,7 @@ __all__ = [
     "test_the_shop_serves_from_its_container_before_the_deploy",
     "test_a_checkout_in_flight_is_answered_after_the_stop_signal",
     "test_new_connections_are_refused_as_soon_as_the_shop_is_told_to_stop",
-    "test_the_shops_own_shutdown_runs_before_its_container_ends",
+    "test_the_shop_runs_its_own_shutdown_before_its_container_ends",
     "test_nothing_of_the_shop_still_serves_when_its_first_process_ends",
     "test_the_wait_for_requests_in_flight_is_bounded_within_the_grace_period",
 ]
@@ -377,7 +377,7 @@ def test_new_connections_are_refused_as_soon_as_the_shop_is_told_to_stop(kata_de
     )
 
 
-def test_the_shops_own_shutdown_runs_before_its_container_ends(kata_deploy):
+def test_the_shop_runs_its_own_shutdown_before_its_container_ends(kata_deploy):
     _started(kata_deploy)
     deploy = kata_deploy
     stopped = [line for line in deploy.journal if line.startswith("stopped")]

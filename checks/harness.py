@@ -117,6 +117,23 @@ def _check_module(items) -> str | None:
     return found[0] if found else None
 
 
+def _requested(info, name: str, learners: str) -> bool:
+    """Whether the check's test needs the fixture ``name``: as an argument, or through the fixtures
+    it needs (its own and the harness's autouse ones among them)."""
+    def owner(fixture: str) -> str:
+        return getattr(info.name2fixturedefs[fixture][-1].func, "__module__", "") or ""
+
+    wanted = [*info.argnames, *(f for f in info.names_closure if f in info.name2fixturedefs and owner(f) != learners)]
+    seen: set[str] = set()
+    while wanted:
+        current = wanted.pop()
+        if current not in seen:
+            seen.add(current)
+            if current in info.name2fixturedefs and owner(current) != learners:
+                wanted += info.name2fixturedefs[current][-1].argnames
+    return name in seen
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Run the check's own tests, the originals, with the harness's fixtures; nothing else."""
     import sys
@@ -137,10 +154,17 @@ def pytest_collection_modifyitems(session, config, items) -> None:
             continue  # a test of the learner's own, or something that is no test of this check
         if function.__module__ != module:
             problems.append(f"`{item.originalname}` is not the check's own test: a cell replaced it")
-        for name, definitions in getattr(item, "_fixtureinfo").name2fixturedefs.items():
+        info = getattr(item, "_fixtureinfo")
+        for name, definitions in info.name2fixturedefs.items():
             owner = getattr(definitions[-1].func, "__module__", "") or ""
-            if owner == item.module.__name__:
+            if owner != item.module.__name__:
+                continue
+            if _requested(info, name, owner):
                 problems.append(f"a cell defines a pytest fixture named `{name}`, which the check uses itself")
+            elif name in info.names_closure:
+                # The learner's autouse fixtures (their tests' set-up, in a testing kata), and what
+                # those need, are for their tests: the check's tests run without them.
+                info.names_closure.remove(name)
         keep.append(item)
     if problems:
         run.interrupted = "; ".join(dict.fromkeys(problems)) + ". Remove that from your cells, then run the check again."

@@ -18,6 +18,7 @@ from checks.feedback import expect, fail
 from checks.harness import brief, json_of, learner
 
 __all__ = [
+    "test_a_quote_lists_each_book_asked_for_with_its_quantity",
     "test_a_quote_adds_up_to_the_cent",
     "test_vat_is_rounded_to_the_cent_a_half_cent_up",
     "test_every_amount_is_a_string_with_two_decimals",
@@ -69,6 +70,20 @@ async def _quote(client, lines: list[tuple[int, int]]) -> dict:
 
 def _said(body: dict, *names: str) -> str:
     return ", ".join(f"{name} {body.get(name)!r}" for name in names)
+
+
+@pytest.mark.anyio
+async def test_a_quote_lists_each_book_asked_for_with_its_quantity(kata_ns, shop_db):
+    run_sql(shop_db, BOOKS)
+    async with open_client(learner(kata_ns, "app")) as client:
+        quote = await _quote(client, [(203, 1), (200, 3)])
+    listed = [(line.get("book_id"), line.get("quantity")) if isinstance(line, dict) else line for line in quote["lines"]]
+    expect(
+        listed == [(203, 1), (200, 3)],
+        f"POST /basket/quote for one of book 203 and three of book 200 listed {listed!r} "
+        "(book, quantity), not those two lines in that order.",
+        "The quote must list what the customer asked for, as the basket shows it.",
+    )
 
 
 @pytest.mark.anyio

@@ -151,12 +151,15 @@ async def test_a_null_for_a_field_that_cannot_be_empty_is_refused_with_422(kata_
     answers = {}
     async with open_client(learner(kata_ns, "app")) as client:
         for field in NOT_NULL:
-            answers[field] = await client.patch("/books/3", json={field: None})
+            # Alone, and beside a valid change: the valid change must not be saved either.
+            beside = {"title": "A valid new title"} if field == "price_cents" else {"price_cents": 1}
+            for body in ({field: None}, {**beside, field: None}):
+                answers[json.dumps(body)] = (field, await client.patch("/books/3", json=body))
     after = _row(shop_db, 3)
-    wrong = {field: response for field, response in answers.items() if response.status_code != 422}
-    listed = "; ".join(f"{{\"{field}\": null}} -> {response.status_code if response.is_success else brief(response, 60)}"
-                       for field, response in wrong.items())
-    server_failures = [field for field, response in wrong.items() if response.status_code >= 500]
+    wrong = {body: response for body, (_, response) in answers.items() if response.status_code != 422}
+    listed = "; ".join(f"{body} -> {response.status_code if response.is_success else brief(response, 60)}"
+                       for body, response in wrong.items())
+    server_failures = [body for body, response in wrong.items() if response.status_code >= 500]
     expect(
         not wrong,
         f"PATCH /books/3 with a null for a field whose column cannot be empty was not refused with "
@@ -172,10 +175,21 @@ async def test_a_null_for_a_field_that_cannot_be_empty_is_refused_with_422(kata_
               "hold it?",
         concept=NULL_CONCEPT,
     )
+    unnamed = [body for body, (field, response) in answers.items() if field not in response.text]
+    expect(
+        not unnamed,
+        f"PATCH /books/3 was refused with 422, but the answer does not name the field sent as null: "
+        f"{'; '.join(f'{body} -> {brief(answers[body][1], 80)}' for body in unnamed)}.",
+        "A client reads the 422 to learn what to fix: an answer that does not say which field was "
+        "wrong leaves it guessing.",
+        nudge="What does FastAPI answer when a request body fails the model's own validation?",
+        concept=NULL_CONCEPT,
+    )
     expect(
         after == before,
         f"The refused PATCH requests changed book 3: {'; '.join(_differences(before, after))}.",
-        "A refused request must leave the row as it was.",
+        "A refused request must leave the row as it was, the valid changes sent beside the null "
+        "included: the client was told nothing was done.",
     )
 
 

@@ -15,6 +15,7 @@ import os
 import secrets
 import sqlite3
 import time
+import types
 import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -420,12 +421,68 @@ async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_mi
         )
 
 
+def _strings_in_code(ns: dict) -> set[str]:
+    """The string constants of the functions the notebook defines, nested functions included."""
+    found, codes = set(), [value.__code__ for value in list(ns.values()) if isinstance(value, types.FunctionType)
+                           and value.__module__ == ns.get("__name__")]
+    while codes:
+        for constant in codes.pop().co_consts:
+            if isinstance(constant, str) and 0 < len(constant) < 1000:
+                found.add(constant)
+            elif isinstance(constant, types.CodeType):
+                codes.append(constant)
+    return found
+
+
+async def _expect_no_key_of_its_own(ns: dict) -> None:
+    """A deploy that forgets to set the key: the app may refuse to start or to log anyone in, but
+    a token signed with a key from the code is one anybody who reads that code can forge."""
+    def forget_cached_settings() -> None:  # as a new process would start: nothing read yet
+        for value in list(ns.values()):
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+
+    configured = os.environ.pop(TOKEN_KEY_ENV, None)
+    forget_cached_settings()
+    try:
+        async with open_client(learner(ns, "app")) as client:
+            login = await client.post("/login", json=ALICE)
+    except Exception:  # noqa: BLE001 - refusing to start without its key is the right answer
+        return
+    finally:
+        if configured is not None:
+            os.environ[TOKEN_KEY_ENV] = configured
+        forget_cached_settings()
+    body = json_of(login)
+    token = body.get("access_token") if login.status_code == 200 and isinstance(body, dict) else None
+    if not isinstance(token, str) or not _unverified(token):
+        return
+    key, where = _signing_key(token, ns)
+    if where == "unknown" and any(_verifies(token, text) for text in _strings_in_code(ns)):
+        where = "code"
+    signed = {"published": f"with {PUBLISHED_KEYS.get(key, 'a published key')}",
+              "notebook": "with a string the notebook defines", "code": "with a string written in the code"}
+    # A key the check finds nowhere is one the app made up for itself: nobody can forge with it.
+    expect(
+        where not in signed,
+        f"With {TOKEN_KEY_ENV} not set, as on a deploy that forgot it, the app still started and POST /login "
+        f"issued a token, signed {signed.get(where, '')}.",
+        "A fallback key is a key in the code: the one deploy that misses the setting signs tokens that anyone "
+        "who has read the code (or the tutorial it came from) can forge, and nothing says so.",
+        nudge=f"What should the app do when {TOKEN_KEY_ENV} is missing?",
+        concept="A required setting has no default: pydantic-settings refuses to build the settings without "
+                "it, so the app fails at startup, loudly, instead of running with a known key. FastAPI docs: "
+                "'Settings and Environment Variables'.",
+    )
+
+
 @pytest.mark.anyio
 async def test_tokens_are_signed_with_the_configured_key_not_one_from_the_code(kata_ns, shop_db):
     async with open_client(learner(kata_ns, "app")) as client:
         token = await _own_token(client)
         key, where = _signing_key(token, kata_ns)
         if where == "configured":
+            await _expect_no_key_of_its_own(kata_ns)
             return
         forged = None
         if key is not None:

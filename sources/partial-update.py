@@ -214,6 +214,64 @@ async def update_book(book_id: int, update: BookUpdate, session: SessionDep) -> 
     await session.commit()
     return BookDetail.model_validate(book)
 
+# %% tags=["kata", "decoy:refused-by-the-database"]
+app = FastAPI(lifespan=lifespan)
+
+
+class BookUpdate(BaseModel):
+    """A correction: every field optional, so staff send only what they fix."""
+
+    isbn: str | None = Field(default=None, pattern=r"^\d{13}$")
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    author_id: int | None = None
+    price_cents: int | None = Field(default=None, ge=0)
+    stock: int | None = Field(default=None, ge=0)
+    blurb: str | None = Field(default=None, max_length=1000)
+
+
+@app.patch("/books/{book_id}")
+async def update_book(book_id: int, update: BookUpdate, session: SessionDep) -> BookDetail:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    for field, value in update.model_dump(exclude_unset=True).items():
+        setattr(book, field, value)
+    try:
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        raise HTTPException(status_code=422, detail="A field that cannot be empty was sent as null")
+    return BookDetail.model_validate(book)
+
+# %% tags=["kata", "decoy:commit-field-by-field"]
+app = FastAPI(lifespan=lifespan)
+
+
+class BookUpdate(BaseModel):
+    """A correction: every field optional, so staff send only what they fix."""
+
+    isbn: str | None = Field(default=None, pattern=r"^\d{13}$")
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    author_id: int | None = None
+    price_cents: int | None = Field(default=None, ge=0)
+    stock: int | None = Field(default=None, ge=0)
+    blurb: str | None = Field(default=None, max_length=1000)
+
+
+@app.patch("/books/{book_id}")
+async def update_book(book_id: int, update: BookUpdate, session: SessionDep) -> BookDetail:
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    for field, value in update.model_dump(exclude_unset=True).items():
+        setattr(book, field, value)
+        try:
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            raise HTTPException(status_code=422, detail=[{"loc": ["body", field], "msg": "may not be null"}])
+    return BookDetail.model_validate(book)
+
 # %% tags=["kata", "alternative:fields-set"]
 # The model remembers which fields the request carried: `model_fields_set`. Copy those.
 app = FastAPI(lifespan=lifespan)

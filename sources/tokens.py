@@ -190,6 +190,58 @@ async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depe
         raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
     return CurrentUser(id=int(claims["sub"]), role=claims["role"])
 
+# %% tags=["kata", "decoy:fallback-key"]
+from datetime import UTC
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOKSHOP_")
+
+    # BOOKSHOP_TOKEN_KEY, or the tutorial's key when a deploy forgets it
+    token_key: SecretStr = SecretStr("09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+ALGORITHM = "HS256"
+ISSUER = "https://bookshop.example"
+AUDIENCE = "bookshop-api"
+
+
+def create_token(user: User) -> str:
+    now = datetime.now(UTC)  # aware: the same instant whatever the server's time zone
+    claims = {"sub": str(user.id), "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + LIFETIME}
+    return jwt.encode(claims, get_settings().token_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+def read_token(token: str) -> dict:
+    return jwt.decode(
+        token,
+        get_settings().token_key.get_secret_value(),
+        algorithms=[ALGORITHM],  # this one only, whatever the token's header says
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        options={"require": ["sub", "role", "iss", "aud", "iat", "exp"]},  # absent is refused too
+    )
+
+
+bearer = HTTPBearer()
+
+
+async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> CurrentUser:
+    try:
+        claims = read_token(credentials.credentials)
+    except jwt.InvalidTokenError:  # every way a token can be wrong: signature, claims, format
+        raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    return CurrentUser(id=int(claims["sub"]), role=claims["role"])
+
 # %% tags=["kata", "decoy:python-jose"]
 # "python-jose, as FastAPI's tutorial used to show, with the audience and the issuer checked." It
 # checks an expiry only when the token has one, and an audience only when the token names one: a
