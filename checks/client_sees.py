@@ -32,6 +32,8 @@ MUTANTS = [
            "an order that shows its customer's password hash, a field the API never promised", BODY),
     Mutant("titles-dropped", "    title: str\n", "",
            "an order whose lines no longer say which book they are: a field the apps read, gone", BODY),
+    Mutant("titles-empty", "title=book.title", 'title=""',
+           "an order whose lines carry an empty title: the field is there, its value is not", BODY),
     Mutant("total-ignores-quantities", "sum(line.price_cents * line.quantity for line in lines)",
            "sum(line.price_cents for line in lines)",
            "a total that charges one copy of each book, whatever the quantity", DATA),

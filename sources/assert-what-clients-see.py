@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Assert what the client sees, not just the status
 #
-# **The story.** Three bug reports about the shop's order API reached us in one month. The
+# **The story.** Four bug reports about the shop's order API reached us in one month. The
 # mobile app's order screen showed empty lines where the book titles should be. A security
 # review found a customer's password hash in an order confirmation. Customers who bought two
 # copies of a book were charged for one. And on the day a refactor went out, the shop answered
