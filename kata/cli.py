@@ -28,17 +28,39 @@ class Workbook:
         self.katas = load(self.root)
         self.workspace = Workspace(self.root)
         self.progress = Progress(self.root / STATE / "progress.json")
+        self._track = None
+
+    @property
+    def track(self):
+        """The track this workspace follows (see kata.tracks); the whole workbook by default."""
+        if self._track is None:
+            from kata.tracks import chosen
+
+            self._track = chosen(self.root, self.katas)
+        return self._track
+
+    def use_track(self, name: str | None) -> None:
+        if name:
+            from kata.tracks import load_track
+
+            self._track = load_track(self.root, name, self.katas)
+
+    @property
+    def chosen(self) -> list[Kata]:
+        return list(self.track.katas)
 
     def kata(self, key: str) -> Kata:
         return lookup(self.katas, key)
 
     def current(self) -> Kata | None:
-        return next((k for k in self.katas if self.progress.state(k.id) != "done"), None)
+        return next((k for k in self.chosen if self.progress.state(k.id) != "done"), None)
 
     def next_after(self, kata: Kata) -> Kata | None:
-        """The first kata not done yet after ``kata``, else the first one not done before it."""
-        later = [k for k in self.katas if k.number > kata.number] + [k for k in self.katas if k.number < kata.number]
-        return next((k for k in later if self.progress.state(k.id) != "done"), None)
+        """The first kata of the track not done yet after ``kata``, else the first one not done before it."""
+        order = self.chosen
+        at = order.index(kata) if kata in order else -1
+        later = order[at + 1:] + order[:max(at, 0)]
+        return next((k for k in later if k is not kata and self.progress.state(k.id) != "done"), None)
 
     def rel(self, path: Path) -> str:
         try:
@@ -48,7 +70,7 @@ class Workbook:
 
     def ensure_workspace(self) -> None:
         if not self.workspace.folder.exists():
-            for kata in self.katas:
+            for kata in self.chosen:
                 self.workspace.update(kata)
             print(f"Created your own copies of the notebooks in {self.rel(self.workspace.folder)}/.", file=sys.stderr)
 
@@ -80,28 +102,36 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} done"
 
 
+def _minutes(value: int | None) -> str:
+    return f"{value} min" if value else "? min"
+
+
 def cmd_list(args, book: Workbook) -> int:
+    book.use_track(args.track)
     current = book.current()
     rows = [
         {
             "number": k.number, "id": k.id, "title": k.title, "module": k.module,
             "state": book.progress.state(k.id), "current": k is current,
-            "notebook": book.rel(book.workspace.notebook(k)),
+            "notebook": book.rel(book.workspace.notebook(k)), "minutes": k.minutes,
         }
-        for k in book.katas
+        for k in book.chosen
     ]
     done = sum(r["state"] == "done" for r in rows)
+    left = sum(r["minutes"] or 0 for r in rows if r["state"] != "done")
     if args.json:
-        _emit({"katas": rows, "done": done, "total": len(rows)})
+        _emit({"katas": rows, "done": done, "total": len(rows), "track": book.track.name, "minutes_left": left})
         return 0
+    if book.track.name != "full":
+        print(f"Track: {book.track.title} ({book.track.name}, {len(rows)} katas, about {book.track.minutes} minutes)")
     module, width = None, max(len(r["title"]) for r in rows)
     for row in rows:
         if row["module"] != module:
             module = row["module"]
             print(f"\n{module}")
         marker = ">" if row["current"] else " "
-        print(f" {marker} {row['number']:>2}  {row['title']:<{width}}  {row['state']}")
-    print(f"\n{_bar(done, len(rows))}")
+        print(f" {marker} {row['number']:>2}  {row['title']:<{width}}  {_minutes(row['minutes']):>7}  {row['state']}")
+    print(f"\n{_bar(done, len(rows))}, about {left} minutes left")
     if book.progress.problem:
         print(f"note: {book.progress.problem}")
     if outdated := [k for k in book.katas if book.workspace.outdated(k)]:
@@ -168,7 +198,17 @@ def check_one(book: Workbook, kata: Kata, *, quiet: bool, timeout: float) -> dic
     result["untouched"] = untouched
     if result["status"] in ("passed", "failed") and not untouched:
         book.progress.record_check(kata.id, result["status"] == "passed")
+        _tell_the_room(book, kata, "check", result["tests"])
     return result
+
+
+def _tell_the_room(book: Workbook, kata: Kata, kind: str, tests=()) -> None:
+    """Queue the event for the room this workbook joined, if any; sent in the background."""
+    if not (book.root / STATE / "room.json").exists():  # not in a room: nothing to import, nothing to do
+        return
+    from kata.room.client import record_event
+
+    record_event(book.root, kata.id, kind, book.progress.entry(kata.id), tests)
 
 
 def _public(result: dict) -> dict:
@@ -225,6 +265,7 @@ def cmd_hint(args, book: Workbook) -> int:
         raise KataError(f"Kata {kata.label} has no hints.")
     level = min(book.progress.hint(kata.id) + 1, len(levels))
     book.progress.record_hint(kata.id, level)
+    _tell_the_room(book, kata, "hint")
     title, body = levels[level - 1]
     print(f"kata {kata.label}, {title} ({level} of {len(levels)})\n\n{body}\n")
     if level < len(levels):
@@ -236,13 +277,20 @@ def cmd_hint(args, book: Workbook) -> int:
 
 
 def cmd_walkthrough(args, book: Workbook) -> int:
+    from kata.held import HELD_MESSAGE, ask_the_room, is_held
     from kata.help import help_for
 
     kata = book.kata(args.kata)
     text = help_for(kata).walkthrough
+    if is_held(book.root, kata.id):
+        text = ask_the_room(book.root, kata.id)
+        if not text:
+            print(f"kata {kata.label}: {HELD_MESSAGE} `kata hint {kata.number}` opens the next hint.")
+            return 0
     if not text:
         raise KataError(f"Kata {kata.label} has no walkthrough.")
     book.progress.record_walkthrough(kata.id)
+    _tell_the_room(book, kata, "walkthrough")
     print(f"kata {kata.label}: {kata.title}, the walkthrough\n\n{text}")
     book.note_progress_problem()
     return 0
@@ -307,7 +355,14 @@ def cmd_reset(args, book: Workbook) -> int:
 
 
 def cmd_update(args, book: Workbook) -> int:
-    chosen = [book.kata(k) for k in args.katas] if args.katas else book.katas
+    if args.track:
+        from kata.tracks import record
+
+        book.use_track(args.track)
+        record(book.root, book.track.name)
+        print(f"Following the track {book.track.name!r}: {book.track.title} ({len(book.chosen)} katas). "
+              "`kata list` shows it.")
+    chosen = [book.kata(k) for k in args.katas] if args.katas else book.chosen
     clashes = 0
     for kata in chosen:
         try:
@@ -330,6 +385,21 @@ def cmd_update(args, book: Workbook) -> int:
 # --- verify --------------------------------------------------------------------------------------
 
 
+def _rule_verdicts(args, book: Workbook, chosen: list[Kata]) -> list:
+    """kata.rules, the rules the test suite holds every kata to: the manifest's, then each kata's."""
+    from kata.rules import kata_problems, manifest_problems
+    from kata.verify import Verdict
+
+    verdicts = [Verdict("manifest", "rules", manifest_problems(book.katas, book.root))]
+    verdicts += [Verdict(kata.id, "rules", kata_problems(kata, book.root)) for kata in chosen]
+    if not args.json:
+        for verdict in verdicts:
+            print(f"{'ok  ' if verdict.ok else 'FAIL'} {verdict.kata} {verdict.variant}", flush=True)
+            for problem in verdict.problems:
+                print(f"       {problem}")
+    return verdicts
+
+
 def _authoring(args, book: Workbook, chosen: list[Kata]) -> int:
     from kata.isolated import run_isolated, warm_up
     from kata.verify import verify_kata
@@ -339,9 +409,9 @@ def _authoring(args, book: Workbook, chosen: list[Kata]) -> int:
     def run(kata: Kata, notebook: Path) -> dict:
         return run_isolated(kata, notebook, timeout=args.timeout)
 
-    verdicts = []
+    verdicts = _rule_verdicts(args, book, chosen)  # what the files say, before any check runs
     for kata in chosen:
-        for verdict in verify_kata(kata, run, evidence=False):
+        for verdict in verify_kata(kata, run):
             verdicts.append(verdict)
             if not args.json:
                 print(f"{'ok  ' if verdict.ok else 'FAIL'} {verdict.kata} {verdict.variant}", flush=True)
@@ -355,7 +425,7 @@ def _authoring(args, book: Workbook, chosen: list[Kata]) -> int:
 
 
 def cmd_verify(args, book: Workbook) -> int:
-    chosen = [book.kata(k) for k in args.katas] if args.katas else book.katas
+    chosen = [book.kata(k) for k in args.katas] if args.katas else (book.katas if args.authoring else book.chosen)
     if args.authoring:
         return _authoring(args, book, chosen)
     from kata.isolated import warm_up
@@ -406,6 +476,24 @@ def cmd_build(args, book: Workbook) -> int:
     return 0
 
 
+def cmd_new(args, book: Workbook) -> int:
+    from kata.build import build
+    from kata.scaffold import new_kata
+
+    made = new_kata(book.root, args.id, args.module, title=args.title, check=args.check, shipped=args.shipped)
+    kata = lookup(load(book.root), args.id)
+    written = build([kata])
+    for path in [*made.files, made.manifest, *written]:
+        print(f"wrote {book.rel(path)}")
+    print(f"\nKata {kata.label} is a small working example (a missing book answered 200): it already passes\n"
+          f"`kata verify --authoring {kata.id}`. Replace it part by part (AUTHORING.md walks through it):\n"
+          f"  1. its row in {book.rel(made.manifest)}: title, module, minutes, fails, decoys\n"
+          f"  2. {book.rel(made.files[0])}: the story, the code under review, the evidence, hints, walkthrough\n"
+          f"  3. {book.rel(made.files[1])}: the check, one test per behaviour\n"
+          f"then `kata build {kata.id}` and `kata verify --authoring {kata.id}` after each step.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kata", description="FastAPI Katas from the terminal. `kata` alone shows where you are.")
     sub = top.add_subparsers(dest="command")
@@ -419,6 +507,7 @@ def parser() -> argparse.ArgumentParser:
 
     listing = add("list", cmd_list, "every kata with its state, and what to do next")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
+    listing.add_argument("--track", help="show this track's katas (tracks/NAME.toml) instead of the recorded one")
     check = add("check", cmd_check, "check a kata on your notebook (as last saved), without a kernel")
     check.add_argument("kata", help=key_help)
     check.add_argument("--json", action="store_true", help="print the result as JSON, and nothing else")
@@ -437,6 +526,7 @@ def parser() -> argparse.ArgumentParser:
     update = add("update", cmd_update, "refresh your notebooks after the workbook changed, keeping your code")
     update.add_argument("katas", nargs="*", help="numbers or ids (default: all)")
     update.add_argument("--quiet", action="store_true", help="say only what changed")
+    update.add_argument("--track", help="follow this track from now on (tracks/NAME.toml; `full` is every kata)")
     verify = add("verify", cmd_verify, "check every kata of your workbook")
     verify.add_argument("katas", nargs="*", help="numbers or ids (default: all)")
     verify.add_argument("--authoring", action="store_true",
@@ -444,9 +534,19 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print the results as JSON, and nothing else")
     verify.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help=timeout_help)
     add("doctor", cmd_doctor, "check Python, the libraries, the Jupyter kernel and the workbook")
+    new = add("new", cmd_new, "(authors) start a new kata: its source, its check, its manifest row, its notebooks")
+    new.add_argument("id", help="the new kata's id, a lowercase slug such as idempotent-payments")
+    new.add_argument("--module", required=True, help="the module (chapter) it belongs to: an existing one, or a new one")
+    new.add_argument("--title", help="what learners and other katas call it (default: from the id)")
+    new.add_argument("--check", help="its check module (default: checks.<id with underscores>)")
+    new.add_argument("--shipped", action="store_true",
+                     help="write the row to katas.toml (the workbook's own), not to the team's katas.local.toml")
     build_ = add("build", cmd_build, "(authors) regenerate notebooks/ and solutions/ from sources/")
     build_.add_argument("katas", nargs="*", help="numbers or ids (default: all)")
     build_.add_argument("--check", action="store_true", help="only report stale notebooks")
+    from kata.room.commands import add_commands  # join, report, edition, room: for classes and teams
+
+    add_commands(add, sub)
     return top
 
 

@@ -39,7 +39,12 @@ def help_for(kata: Kata) -> Help:
     try:
         document = json.loads(kata.notebook.read_text(encoding="utf-8"))
         data = document["metadata"]["kata"]["help"]
-        return Help([(h["title"], h["text"]) for h in data["hints"]], data["walkthrough"])
+        walkthrough = data["walkthrough"]
+        if not walkthrough and data.get("held"):  # held back by the teacher: see kata.held
+            from kata.held import revealed_text
+
+            walkthrough = revealed_text(root(), kata.id) or ""
+        return Help([(h["title"], h["text"]) for h in data["hints"]], walkthrough)
     except (OSError, ValueError, KeyError, TypeError):
         return Help([], "")
 
@@ -74,12 +79,19 @@ def open_hint(kata_id: str, wanted: int, progress: Progress | None = None) -> in
     _levels[kata_id] = reached
     if progress:
         progress.record_hint(kata_id, reached)
+        from kata.room.client import record_event
+
+        record_event(root(), kata_id, "hint", progress.entry(kata_id))
     return reached
 
 
 def walkthrough_open(kata_id: str, progress: Progress | None = None) -> bool:
     """Shown when asked for, or once the learner's check passed."""
     progress = progress or _progress()
+    from kata.held import is_held
+
+    if is_held(root(), kata_id):  # not until the teacher reveals it
+        return False
     if kata_id in _walkthroughs or kata_id in _passed:
         return True
     return bool(progress and (progress.entry(kata_id).get("walkthrough") or progress.state(kata_id) == "done"))
@@ -90,6 +102,9 @@ def open_walkthrough(kata_id: str, progress: Progress | None = None) -> None:
     _walkthroughs.add(kata_id)
     if progress:
         progress.record_walkthrough(kata_id)
+        from kata.room.client import record_event
+
+        record_event(root(), kata_id, "walkthrough", progress.entry(kata_id))
 
 
 def checked_in_notebook(kata_id: str, passed: bool) -> None:
@@ -99,6 +114,10 @@ def checked_in_notebook(kata_id: str, passed: bool) -> None:
     progress = _progress()
     if progress is not None and not _only_the_starter_ran(kata_id):
         progress.record_check(kata_id, passed)
+        from checks.harness import last_results
+        from kata.room.client import record_event
+
+        record_event(root(), kata_id, "check", progress.entry(kata_id), last_results())
     from kata.widgets import check_finished  # only a kernel gets here; widgets need one
 
     check_finished(kata_id, passed)

@@ -7,6 +7,9 @@ from pathlib import Path
 from kata import KataError
 
 MANIFEST = "katas.toml"
+# A team's own katas, numbered after the workbook's. The workbook never ships this file, so its
+# updates (a `git pull`) never touch it; `kata new` writes here unless told `--shipped`.
+LOCAL_MANIFEST = "katas.local.toml"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class Kata:
     fails: tuple[str, ...]
     decoys: tuple[Decoy, ...]
     alternatives: tuple[str, ...] = ()  # right fixes written another way: each must pass
+    minutes: int | None = None  # hands-on minutes a learner needs (None: not declared yet)
+    manifest: str = "katas.toml"  # the file of its row: katas.toml, or a team's katas.local.toml
 
     @property
     def label(self) -> str:
@@ -49,13 +54,35 @@ REQUIRED = ("id", "title", "module", "source", "notebook", "solution", "check", 
 
 
 def load(root: Path) -> list[Kata]:
-    path = root / MANIFEST
+    """The workbook's katas (katas.toml), then the team's own (katas.local.toml, when there is one)."""
+    katas = _load_rows(root, root / MANIFEST, first=1)
+    if (root / LOCAL_MANIFEST).is_file():
+        katas += _load_rows(root, root / LOCAL_MANIFEST, first=len(katas) + 1)
+    return katas
+
+
+_parsed: dict[Path, tuple[tuple[int, int], list]] = {}
+
+
+def _tables(path: Path) -> list[dict]:
+    """The manifest's tables, parsed once per version of the file: a check asks for its kata
+    several times, and parsing the whole manifest costs more than a warm check may."""
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    if (cached := _parsed.get(path)) and cached[0] == version:
+        return cached[1]
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8")).get("kata", [])
     except tomllib.TOMLDecodeError as error:
         raise KataError(f"{path} is not valid TOML: {error}") from None
+    _parsed[path] = (version, tables)
+    return tables
+
+
+def _load_rows(root: Path, path: Path, first: int) -> list[Kata]:
+    tables = _tables(path)
     katas = []
-    for number, table in enumerate(tables, start=1):
+    for number, table in enumerate(tables, start=first):
         missing = [key for key in REQUIRED if key not in table]
         if missing:
             raise KataError(f"{path}: kata #{number} lacks {', '.join(missing)}")
@@ -72,9 +99,21 @@ def load(root: Path) -> list[Kata]:
                 fails=tuple(table["fails"]),
                 decoys=tuple(Decoy(d["name"], tuple(d["fails"])) for d in table.get("decoy", [])),
                 alternatives=tuple(table.get("alternatives", [])),
+                minutes=_minutes(path, number, table),
+                manifest=path.name,
             )
         )
     return katas
+
+
+def _minutes(path: Path, number: int, table: dict) -> int | None:
+    """`minutes`: the hands-on time the kata takes, a positive whole number when declared.
+    A row without it still loads (tests/test_manifest.py requires it of every published kata)."""
+    minutes = table.get("minutes")
+    if minutes is not None and (type(minutes) is not int or minutes <= 0):
+        raise KataError(f"{path}: kata #{number} ({table.get('id')}) has minutes = {minutes!r}; "
+                        "give a positive whole number of minutes")
+    return minutes
 
 
 def lookup(katas: list[Kata], key: str) -> Kata:

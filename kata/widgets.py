@@ -41,11 +41,28 @@ def hints(kata_id: str) -> None:
 
 
 def walkthrough(kata_id: str) -> None:
+    from kata.held import HELD_MESSAGE, ask_the_room, is_held, revealed_text
+
     text = kata_help.help_for(kata_help.kata_by_id(kata_id)).walkthrough
     shown = widgets.Output()
     button = widgets.Button(description="Show the walkthrough now", layout=WIDE)
+    if is_held(kata_help.root(), kata_id):
+        button.description = "Ask for the walkthrough"
+        with shown:
+            display(Markdown(HELD_MESSAGE))
 
     def open_it(_button=None) -> None:
+        nonlocal text
+        if is_held(kata_help.root(), kata_id):  # held by the teacher: has it been revealed meanwhile?
+            # Asked for: a brief question to the room. Opened by a passing check: only what is here.
+            text = (ask_the_room(kata_help.root(), kata_id) if _button is not None
+                    else revealed_text(kata_help.root(), kata_id)) or ""
+            if not text:
+                if _button is not None:
+                    shown.outputs = ()
+                    with shown:
+                        display(Markdown(HELD_MESSAGE + " *(Not revealed yet.)*"))
+                return
         if _button is not None:
             kata_help.open_walkthrough(kata_id)
         shown.outputs = ()
@@ -55,6 +72,9 @@ def walkthrough(kata_id: str) -> None:
 
     if kata_help.walkthrough_open(kata_id):
         open_it()
+    elif is_held(kata_help.root(), kata_id):
+        button.on_click(open_it)
+        _walkthrough_views.setdefault(kata_id, []).append(open_it)
     else:
         with shown:
             display(Markdown(

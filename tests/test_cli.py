@@ -25,7 +25,8 @@ def test_list_json_shape(book):
     data = json.loads(kata(book, "list", "--json", check=0).stdout)
     assert data["total"] == len(data["katas"]) == len(KATAS) and data["done"] == 0
     first = data["katas"][0]
-    assert set(first) == {"number", "id", "title", "module", "state", "current", "notebook"}
+    assert set(first) == {"number", "id", "title", "module", "state", "current", "notebook", "minutes"}
+    assert data["track"] == "full" and data["minutes_left"] == sum(k.minutes or 0 for k in KATAS)
     assert first["current"] and first["state"] == "not started"
 
 
