@@ -83,9 +83,14 @@ class Deploy:
 
 
 def _tokens(command) -> list[str] | None:
-    if isinstance(command, (list, tuple)):
-        return [str(part) for part in command]
+    """The words of the command; for a shell run as a list (``["sh", "-c", "uvicorn ..."]``), the
+    words of its script as well, so that its options are read."""
     try:
+        if isinstance(command, (list, tuple)):
+            words = [str(part) for part in command]
+            if len(words) >= 3 and Path(words[0]).name in {"sh", "bash", "dash"} and words[1] == "-c":
+                words += shlex.split(words[2])
+            return words
         return shlex.split(command)
     except ValueError:
         return None
