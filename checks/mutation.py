@@ -253,7 +253,7 @@ def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: b
     placeholder = Path(scratch) / "tests_under_check.py"
     placeholder.touch()
     record = _Record(reverse)
-    # --confcutdir: otherwise pytest looks for conftest files in every folder above (all of /tmp).
+    # --confcutdir: otherwise pytest lists every entry of every folder above (all of /tmp).
     pytest.main([*_learner_args(), f"--rootdir={scratch}", f"--confcutdir={scratch}", f"--basetemp={scratch}/tmp",
                  *(("-x",) if stop_first else ()),
                  str(placeholder)], plugins=[_CollectNotebook(module, placeholder), record])

@@ -83,12 +83,15 @@ def run_check(kata: Kata, notebook: Path, *, level: int = 0) -> CheckResult:
         for name in check.__all__:
             setattr(module, name, getattr(check, name))
         with tempfile.TemporaryDirectory(prefix="kata-") as scratch:
+            # pytest lists every entry of each folder between --confcutdir and the file it
+            # collects: without it, the whole temporary folder (thousands of entries, a second
+            # per check). The scratch folder also holds the tests' temporary folders: none is
+            # left behind.
             placeholder = Path(scratch) / "notebook.py"
             placeholder.touch()
             harness.run.kata_id, harness.run.level = kata.id, level
-            # The scratch folder is the root (pytest walks every folder from the root to the file)
-            # and holds the tests' temporary folders: none is left behind, none is scanned.
-            pytest.main([*PYTEST_ARGS, f"--rootdir={scratch}", f"--basetemp={scratch}/tmp", str(placeholder)],
+            pytest.main([*PYTEST_ARGS, f"--rootdir={scratch}", f"--confcutdir={scratch}", f"--basetemp={scratch}/tmp",
+                         str(placeholder)],
                         plugins=[_CollectNotebook(module, placeholder)])
     tests = harness.last_results()
     return CheckResult(kata.id, str(notebook), "passed" if harness.passed(tests) else "failed", tests)
