@@ -14,11 +14,24 @@ KATAS = load(ROOT)
 WORKBOOK = ("katas.toml", "notebooks", "solutions", "checks", "bookshop", "kata", "data")
 
 
+def _copy_if_still_there(source, target):
+    # Kernel tests run notebooks in place, and ipytest writes (then removes) a t_<hex>.py module
+    # beside each one: a file listed a moment ago may be gone when its turn comes.
+    try:
+        return shutil.copy2(source, target)
+    except FileNotFoundError:
+        return target
+
+
 def copy_workbook(target: Path, *names: str) -> Path:
     """Copy these top-level files and folders of the workbook into ``target``."""
     for name in names:
         source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, target / name)
+        if source.is_dir():
+            shutil.copytree(source, target / name, copy_function=_copy_if_still_there,
+                            ignore=shutil.ignore_patterns("t_*.py", "__pycache__", ".ipynb_checkpoints"))
+        else:
+            shutil.copyfile(source, target / name)
     return target
 
 
