@@ -169,6 +169,30 @@ def command_line(command: list[str] | str) -> list[str]:
     return list(command) if isinstance(command, (list, tuple)) else ["/bin/sh", "-c", command]
 
 
+def command_words(command: list[str] | str) -> list[str] | None:
+    """The words of a start command as the shell would split them (None when its quotes do not
+    close); for a shell run as a list (``["sh", "-c", "uvicorn ..."]``), its script's words too."""
+    try:
+        if isinstance(command, (list, tuple)):
+            words = [str(part) for part in command]
+            if len(words) >= 3 and Path(words[0]).name in {"sh", "bash", "dash"} and words[1] == "-c":
+                words += shlex.split(words[2])
+            return words
+        return shlex.split(command)
+    except ValueError:
+        return None
+
+
+def option(words: list[str], name: str) -> str | None:
+    """The value a command gives the option ``name`` (``--name value`` or ``--name=value``)."""
+    for index, word in enumerate(words):
+        if word == name and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith(name + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
 def run_here(command: list[str] | str, port: int) -> list[str] | str:
     """``published(command, port)``, and told what a server would otherwise decide for itself:
     ``fastapi run`` binds 0.0.0.0 unless given a host, so it gets ``--host 127.0.0.1``; ``uvicorn``

@@ -19,7 +19,6 @@ tick, and ends once the checkout is answered. Only a server that never drains wa
 and only one that never ends waits EXIT_LIMIT.
 """
 
-import shlex
 import signal
 import threading
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bookshop.serving import ServerFailed, accepting, free_port, launch, published, shop_module
+from bookshop.serving import ServerFailed, accepting, command_words, free_port, launch, option, published, shop_module
 from checks.feedback import expect, fail
 from checks.harness import brief
 
@@ -82,29 +81,6 @@ class Deploy:
         return "\n".join(self.events)
 
 
-def _tokens(command) -> list[str] | None:
-    """The words of the command; for a shell run as a list (``["sh", "-c", "uvicorn ..."]``), the
-    words of its script as well, so that its options are read."""
-    try:
-        if isinstance(command, (list, tuple)):
-            words = [str(part) for part in command]
-            if len(words) >= 3 and Path(words[0]).name in {"sh", "bash", "dash"} and words[1] == "-c":
-                words += shlex.split(words[2])
-            return words
-        return shlex.split(command)
-    except ValueError:
-        return None
-
-
-def _option(tokens: list[str], name: str) -> str | None:
-    for index, token in enumerate(tokens):
-        if token == name and index + 1 < len(tokens):
-            return tokens[index + 1]
-        if token.startswith(name + "="):
-            return token.split("=", 1)[1]
-    return None
-
-
 def _is_fastapi_run(tokens: list[str]) -> bool:
     return any(Path(t).name == "fastapi" and i + 1 < len(tokens) and tokens[i + 1] == "run"
                for i, t in enumerate(tokens))
@@ -139,22 +115,22 @@ def _prepare(deploy: Deploy, port: int):
         deploy.problem = (f"CMD is {command!r}: Docker's CMD is either a string (shell form) or a list "
                           "of strings (exec form).")
         return None
-    tokens = _tokens(command)
+    tokens = command_words(command)
     if tokens is None:
         deploy.problem = f"CMD {command!r} is not a command a shell can read (an unclosed quote?)."
         return None
-    port_value = _option(tokens, "--port")
+    port_value = option(tokens, "--port")
     if port_value is not None and port_value not in PORT_VALUES:
         deploy.problem = (f"the command listens on port {port_value}, but the shop's container publishes "
                           "port 8000: nothing would reach it.")
         return None
-    host = _option(tokens, "--host")
+    host = option(tokens, "--host")
     fastapi_run = _is_fastapi_run(tokens)
     if host is None and not fastapi_run:
         deploy.loopback_only = "127.0.0.1 (uvicorn's default, with no host given)"
     elif host is not None and host not in ALL_INTERFACES:
         deploy.loopback_only = host
-    timeout = _option(tokens, "--timeout-graceful-shutdown")
+    timeout = option(tokens, "--timeout-graceful-shutdown")
     if timeout is not None:
         try:
             deploy.timeout = int(timeout)
@@ -421,7 +397,7 @@ def test_nothing_of_the_shop_still_serves_when_its_first_process_ends(kata_deplo
 
 def test_the_wait_for_requests_in_flight_is_bounded_within_the_grace_period(kata_deploy):
     deploy = kata_deploy
-    tokens = _tokens(deploy.command) if isinstance(deploy.command, (str, list, tuple)) else None
+    tokens = command_words(deploy.command) if isinstance(deploy.command, (str, list, tuple)) else None
     fastapi_run = bool(tokens) and _is_fastapi_run(tokens)
     if deploy.timeout is None:
         fail(

@@ -2,11 +2,7 @@
 decimals; an order's time is the real UTC instant, answered with its offset and stored in UTC, even
 when the server's clock is on another time zone; the recent orders are listed at their instants."""
 
-import os
 import re
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -15,7 +11,7 @@ import pytest
 from bookshop.client import open_client
 from bookshop.observe import run_sql
 from checks.feedback import expect, fail
-from checks.harness import brief, json_of, learner
+from checks.harness import brief, json_of, learner, local_time_zone
 
 __all__ = [
     "test_a_quote_lists_each_book_asked_for_with_its_quantity",
@@ -158,22 +154,6 @@ async def test_every_amount_is_a_string_with_two_decimals(kata_ns, shop_db):
     )
 
 
-@contextmanager
-def _server_in_los_angeles() -> Iterator[None]:
-    """The process's local time zone is Los Angeles meanwhile, as on a developer's laptop there."""
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = SERVER_ZONE
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
-
-
 def _moment(value) -> datetime | None:
     """A datetime from an ISO 8601 string (with or without an offset), or None."""
     if not isinstance(value, str):
@@ -210,7 +190,7 @@ async def _place_order(client) -> tuple[dict, datetime, datetime]:
 
 @pytest.mark.anyio
 async def test_a_placed_order_answers_the_utc_instant_with_its_offset(kata_ns, shop_db):
-    with _server_in_los_angeles():
+    with local_time_zone(SERVER_ZONE):
         async with open_client(learner(kata_ns, "app")) as client:
             order, before, after = await _place_order(client)
     placed = _moment(order.get("placed_at"))
@@ -253,7 +233,7 @@ def _as_stored_utc(value) -> datetime | None:
 
 @pytest.mark.anyio
 async def test_an_order_is_stored_in_utc(kata_ns, shop_db):
-    with _server_in_los_angeles():
+    with local_time_zone(SERVER_ZONE):
         async with open_client(learner(kata_ns, "app")) as client:
             order, before, after = await _place_order(client)
     raw = _stored(shop_db, order["id"])
@@ -277,7 +257,7 @@ async def test_recent_orders_are_listed_at_their_instants(kata_ns, shop_db):
     run_sql(shop_db, "INSERT INTO orders (id, user_id, created_at) VALUES "
                      "(901, 2, datetime('now', '-1 hour')), (902, 2, datetime('now', '-3 days'))")
     hour_ago = _as_stored_utc(_stored(shop_db, 901))
-    with _server_in_los_angeles():
+    with local_time_zone(SERVER_ZONE):
         async with open_client(learner(kata_ns, "app")) as client:
             order, before, after = await _place_order(client)
             response = await client.get("/orders/recent")

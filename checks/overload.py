@@ -25,7 +25,6 @@ to catch.
 import http.client
 import json
 import re
-import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bookshop.serving import ServerFailed, describe_command, free_port, launch, run_here, shop_module
+from bookshop.serving import ServerFailed, command_words, describe_command, free_port, launch, option, run_here, shop_module
 from checks.feedback import expect, fail
 from checks.harness import brief
 
@@ -153,26 +152,8 @@ class Rush:
         return "\n".join(self.events)
 
 
-def _tokens(command) -> list[str] | None:
-    if isinstance(command, (list, tuple)):
-        return [str(part) for part in command]
-    try:
-        return shlex.split(command)
-    except ValueError:
-        return None
-
-
-def _option(tokens: list[str], name: str) -> str | None:
-    for index, token in enumerate(tokens):
-        if token == name and index + 1 < len(tokens):
-            return tokens[index + 1]
-        if token.startswith(name + "="):
-            return token.split("=", 1)[1]
-    return None
-
-
 def _workers(tokens: list[str]) -> int:
-    for value in (_option(tokens, "--workers"), *(t.split("=", 1)[1] for t in tokens
+    for value in (option(tokens, "--workers"), *(t.split("=", 1)[1] for t in tokens
                                                  if t.startswith(("WEB_CONCURRENCY=", "UVICORN_WORKERS=")))):
         if value is not None:
             try:
@@ -190,11 +171,11 @@ def _prepare(rush: Rush, port: int):
         rush.problem = (f"CMD is {command!r}: Docker's CMD is either a string (shell form) or a list of "
                         "strings (exec form).")
         return None
-    tokens = _tokens(command)
+    tokens = command_words(command)
     if tokens is None:
         rush.problem = f"CMD {command!r} is not a command a shell can read (an unclosed quote?)."
         return None
-    port_value = _option(tokens, "--port")
+    port_value = option(tokens, "--port")
     if port_value is not None and port_value not in PORT_VALUES:
         rush.problem = (f"the command listens on port {port_value}, but the container publishes port 8000: "
                         "nothing would reach it.")

@@ -18,7 +18,7 @@ import time
 import types
 import warnings
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 
 import jwt
 import pytest
@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from bookshop.auth import TOKEN_KEY_ENV
 from bookshop.client import open_client
 from checks.feedback import expect, fail
-from checks.harness import brief, json_of, learner
+from checks.harness import brief, json_of, learner, local_time_zone
 
 __all__ = [
     "kata_server_clock_in_utc",
@@ -70,29 +70,10 @@ SIGNATURE_CONCEPT = ("A JWT is only as good as its signature check: verify it wi
                      "Best Current Practices.")
 
 
-@contextmanager
-def _local_time_zone(zone: str) -> Iterator[None]:
-    """The process's local time zone is ``zone`` meanwhile, as on a server configured so."""
-    if not hasattr(time, "tzset"):  # Windows: the local zone cannot be changed from here
-        yield
-        return
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = zone
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
-
-
 @pytest.fixture(autouse=True)
 def kata_server_clock_in_utc() -> Iterator[None]:
     # The same verdict on every machine: a laptop in Los Angeles judges the code as a server on UTC.
-    with _local_time_zone("UTC0"):
+    with local_time_zone("UTC0"):
         yield
 
 
@@ -390,7 +371,7 @@ async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_mi
     app = learner(kata_ns, "app")
     # POSIX zones, which need no time zone database: Los Angeles in winter, Tokyo all year.
     for zone, where in (("<-08>8", "Los Angeles (UTC-8)"), ("<+09>-9", "Tokyo (UTC+9)")):
-        with _local_time_zone(zone):
+        with local_time_zone(zone):
             async with open_client(app) as client:
                 token = await _own_token(client)
                 after = time.time()
