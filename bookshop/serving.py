@@ -22,6 +22,7 @@ import inspect
 import json
 import linecache
 import os
+import random
 import re
 import shlex
 import signal
@@ -42,7 +43,28 @@ class ServerFailed(RuntimeError):
     """The command ended, or never listened, before it served anything; carries its log."""
 
 
+def _first_port_the_system_hands_out() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
+    """A free loopback port, chosen below the range the system hands out for port 0: kernels,
+    browsers and clients take theirs from that range, so none of them can take this one between
+    now and the moment the server binds it. Chosen at random from the system's source, not from
+    `random`, whose state forked children share."""
+    below = _first_port_the_system_hands_out()
+    chooser = random.SystemRandom()
+    for _ in range(100):
+        port = chooser.randrange(20000, below) if below > 20100 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: try another
+            return sock.getsockname()[1]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
