@@ -15,6 +15,8 @@ interface, so a client can bind any of those addresses and the server sees it as
 
 import httpx
 
+from bookshop.serving import certificates
+
 PROXY_ADDRESS = "127.0.0.5"  # the load balancer, as the shop's servers see it
 ELSEWHERE = "127.0.0.2"  # a machine of the network that is not the load balancer
 PUBLIC_HOST = "shop.example"  # the name customers use
@@ -23,7 +25,7 @@ PUBLIC_URL = f"https://{PUBLIC_HOST}{PREFIX}"
 
 
 def _get(server_url: str, path: str, *, address: str, headers: dict[str, str]) -> httpx.Response:
-    transport = httpx.HTTPTransport(local_address=address)
+    transport = httpx.HTTPTransport(local_address=address, verify=certificates())
     with httpx.Client(transport=transport, timeout=httpx.Timeout(10.0)) as client:
         return client.get(f"{server_url}{path}", headers=headers)
 

@@ -18,6 +18,7 @@ the shipped cells of the kata, with the learner's cells in place of its ``kata``
 import ast
 import contextlib
 import ctypes
+import functools
 import inspect
 import json
 import linecache
@@ -27,6 +28,7 @@ import re
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -77,6 +79,28 @@ def accepting(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+@functools.cache
+def certificates() -> ssl.SSLContext:
+    """The system's certificates, loaded once: what an httpx client or transport needs as
+    ``verify`` (see ``client``)."""
+    return ssl.create_default_context()
+
+
+def client(**options):
+    """An httpx client for the servers on this machine. A new httpx client loads the system's
+    certificates (tens of milliseconds, more than a request to a local server), for TLS that
+    plain HTTP never uses: these clients share one load. Each still opens its own connections."""
+    import httpx  # not at the top: the servers import this module, and they never call out
+
+    return httpx.Client(verify=certificates(), **options)
+
+
+def request(method: str, url: str, **options):
+    """One request on a connection of its own, as ``httpx.request`` sends it (see ``client``)."""
+    with client(timeout=options.pop("timeout", 5.0)) as fresh:
+        return fresh.request(method, url, **options)
 
 
 def _die_with_parent() -> None:

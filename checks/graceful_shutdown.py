@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bookshop import serving
 from bookshop.serving import ServerFailed, accepting, command_words, free_port, launch, option, published, shop_module
 from checks.feedback import expect, fail
 from checks.harness import brief
@@ -174,8 +175,8 @@ def watch_a_deploy(command, ns: dict, folder: Path) -> Deploy:
 
     def checkout() -> None:
         try:
-            answer["response"] = httpx.post(f"http://127.0.0.1:{port}/orders", json=ORDER,
-                                            timeout=PAYMENT_LIMIT + EXIT_LIMIT + 2)
+            answer["response"] = serving.request("POST", f"http://127.0.0.1:{port}/orders", json=ORDER,
+                                                     timeout=PAYMENT_LIMIT + EXIT_LIMIT + 2)
         except httpx.HTTPError as error:
             answer["error"] = error
 
@@ -186,7 +187,7 @@ def watch_a_deploy(command, ns: dict, folder: Path) -> Deploy:
             note(f"the container runs: {server.pid} {deploy.first} (its first process)"
                  + "".join(f"\n{'':>10}and {process}" for process in inside))
             try:
-                response = httpx.get(f"{server.url}/books/1", timeout=5)
+                response = serving.request("GET", f"{server.url}/books/1", timeout=5)
                 deploy.before, deploy.before_ok = brief(response), response.status_code == 200
             except httpx.HTTPError as error:
                 deploy.before = f"no answer ({type(error).__name__})"

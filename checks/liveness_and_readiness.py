@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bookshop import serving
 from bookshop.db import DATABASE_URL_ENV, fresh_database
 from bookshop.serving import (DATABASE_DOWN, DATABASE_HELD, HELD_LOG, READY_LIMIT, STATEMENTS_LOG,
                               ServerFailed, accepting, free_port, launch, shop_module, wait_until_serving)
@@ -107,7 +108,7 @@ class Probes:
 
 def _answer(url: str) -> Answer:
     try:
-        response = httpx.get(url, timeout=5)
+        response = serving.request("GET", url, timeout=5)
     except httpx.ConnectError:
         return Answer(None, "connection refused")
     except httpx.HTTPError as error:

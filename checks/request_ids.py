@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from bookshop import serving
 from bookshop.observe import HeldAnswers
 from bookshop.prices import PRICES_URL_ENV, price_service
 from bookshop.serving import ServerFailed, free_port, launch, shop_module
@@ -95,7 +96,7 @@ def _started(shop: _Shop) -> _Shop:
 
 def _get(shop: _Shop, isbn: str, headers: dict | None = None) -> httpx.Response | httpx.HTTPError:
     try:
-        with httpx.Client(timeout=httpx.Timeout(10.0)) as client:
+        with serving.client(timeout=httpx.Timeout(10.0)) as client:
             return client.get(f"{shop.server.url}/books/{isbn}/price", headers=headers or {})
     except httpx.HTTPError as error:
         return error
@@ -116,7 +117,7 @@ def _lines(shop: _Shop, isbn: str) -> list[str]:
     # A request's lines are written before its answer is sent, or right after it, before the
     # server reads the next request on a connection of its own: this one settles every earlier one.
     try:
-        with httpx.Client(timeout=httpx.Timeout(10.0)) as client:
+        with serving.client(timeout=httpx.Timeout(10.0)) as client:
             client.get(f"{shop.server.url}/openapi.json")
     except httpx.HTTPError:
         pass

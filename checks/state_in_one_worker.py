@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bookshop import serving
 from bookshop.db import DATABASE_URL_ENV, fresh_database
 from bookshop.serving import (LATE_COMMITS_HELD, LATE_COMMITS_LOG, ServerFailed, free_port, launch, shop_module,
                               wait_until_serving)
@@ -131,7 +132,7 @@ def _titles(response: httpx.Response) -> list[str] | None:
 
 
 def _request(workers: Workers, worker: str, method: str, path: str) -> httpx.Response:
-    return httpx.request(method, f"{workers.urls[worker]}{path}", timeout=10)
+    return serving.request(method, f"{workers.urls[worker]}{path}", timeout=10)
 
 
 def _added(workers: Workers, worker: str, user: int, book: int) -> None:
