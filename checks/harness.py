@@ -198,6 +198,17 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     items[:] = keep
 
 
+def plain_tracebacks(config) -> None:
+    """Nobody reads pytest's report of a failure here (a check says what it observed; a learner's
+    suite is judged by its outcomes), and pytest's own report parses the source of every file in
+    the traceback: most of the time a failing test takes. Python's plain traceback costs nothing."""
+    config.option.tbstyle = "native"
+
+
+def pytest_configure(config) -> None:
+    plain_tracebacks(config)
+
+
 def pytest_sessionstart(session) -> None:
     _results.clear()
     run.interrupted = ""

@@ -19,6 +19,7 @@ from their code, in a kernel as under ``kata check``). Runs happen in parallel c
 """
 
 import contextlib
+import gc
 import hashlib
 import json
 import linecache
@@ -154,6 +155,11 @@ class _Record:
     def __init__(self, reverse: bool):
         self.reverse = reverse
         self.tests: list[dict] = []
+
+    def pytest_configure(self, config) -> None:
+        from checks.harness import plain_tracebacks
+
+        plain_tracebacks(config)
 
     def pytest_collection_modifyitems(self, items) -> None:
         if self.reverse:
@@ -330,6 +336,66 @@ def _collect(started: list, limit: float) -> list[dict]:
     return results  # type: ignore[return-value]
 
 
+# A small suite of the workbook's own (never a learner's): run once in the parent, it makes the
+# first uses every run shares (pytest's plugins, an event loop, the SQLite dialect, FastAPI's
+# request path, the ORM's mappers) happen once, before the first fork, not once in every child.
+WARM_UP = """
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI, Request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from bookshop.db import lifespan
+from bookshop.models import Book, Order
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/books")
+async def books(request: Request) -> list[str]:
+    async with request.state.sessionmaker() as session:
+        await session.scalars(select(Order).options(selectinload(Order.lines)))
+        return [book.title for book in await session.scalars(select(Book))]
+
+
+@app.post("/echo", status_code=201)
+async def echo(body: dict) -> dict:
+    return body
+
+
+@pytest.fixture
+async def client():
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
+            yield client
+
+
+@pytest.mark.anyio
+async def test_the_shop_answers(client):
+    assert (await client.get("/books")).status_code == 200
+    assert (await client.post("/echo", json={"a": 1})).status_code == 201
+"""
+_warmed = False
+
+
+def _warm_up() -> None:
+    global _warmed
+    if _warmed or not hasattr(os, "fork"):
+        return
+    _warmed = True
+    from bookshop.db import DATABASE_URL_ENV
+
+    saved = os.environ.get(DATABASE_URL_ENV)
+    with tempfile.TemporaryDirectory(prefix="kata-warm-up-") as scratch, contextlib.suppress(Exception):
+        _run_here([], [WARM_UP], False, False, scratch, False)
+    if saved is None:
+        os.environ.pop(DATABASE_URL_ENV, None)
+    else:
+        os.environ[DATABASE_URL_ENV] = saved
+
+
 _cache: dict[str, Grading] = {}
 
 
@@ -342,7 +408,14 @@ def grade(ns: dict, mutants: list[Mutant], *, guard: bool = False) -> Grading:
         return _cache[key]
     plan = [("the shop", None, False), ("the shop", None, True), *((m.name, m, False) for m in mutants)]
     # A mutant is caught at the first failing test: the rest of that run tells nothing more.
-    started = [_start(shop_source(ns, mutant), learner, reverse, mutant is not None, guard) for _, mutant, reverse in plan]
+    _warm_up()
+    sources = [shop_source(ns, mutant) for _, mutant, _ in plan]
+    gc.freeze()  # the children inherit this process's objects: no collection in them walks (and copies) those
+    try:
+        started = [_start(cells, learner, reverse, mutant is not None, guard)
+                   for cells, (_, mutant, reverse) in zip(sources, plan)]
+    finally:
+        gc.unfreeze()
     runs = []
     for (variant, _, reverse), result in zip(plan, _collect(started, RUN_LIMIT)):
         runs.append(Run(variant, reverse, result.get("tests", []), result.get("problem", ""),
