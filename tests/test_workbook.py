@@ -118,16 +118,18 @@ def test_jupyterlab_is_allowed_to_run_as_root_only_as_root(monkeypatch, euid, gi
 # --- uv or pip, online or from a folder of wheels ----------------------------------------------------
 
 
-def test_pip_installs_the_lock_without_bytecode_when_uv_is_absent(monkeypatch, tmp_path):
+def test_pip_installs_the_lock_with_its_bytecode_when_uv_is_absent(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert workbook.installer() is None
     learner, dev = workbook.install_commands("learner", None), workbook.install_commands("dev", None)
-    assert learner[0][:3] == [str(workbook.PYTHON), "-m", "pip"] and "--no-compile" in learner[0]
+    assert learner[0][:3] == [str(workbook.PYTHON), "-m", "pip"] and "--no-compile" not in learner[0]
     assert learner[0][-2:] == ["-r", "requirements.lock"] and dev[0][-2:] == ["-r", "requirements-dev.lock"]
     assert learner[1][-3:] == ["--no-deps", "-e", "."]
+    # Where PYTHONDONTWRITEBYTECODE is set, nothing else would ever write the workbook's own.
+    assert learner[2] == [str(workbook.PYTHON), "-m", "compileall", "-q", "bookshop", "checks", "kata"]
     offline = workbook.install_commands("learner", None, tmp_path / "wheels")
     assert all(c[c.index("--no-index") + 1:c.index("--no-index") + 3] == ["--find-links", str(tmp_path / "wheels")]
-               for c in offline)
+               for c in offline if "install" in c)
 
 
 def test_uv_installs_when_it_is_on_the_path_unless_pip_is_asked_for(monkeypatch, tmp_path):
@@ -136,7 +138,8 @@ def test_uv_installs_when_it_is_on_the_path_unless_pip_is_asked_for(monkeypatch,
     monkeypatch.delenv("WORKBOOK_INSTALLER", raising=False)
     assert workbook.installer() == str(uv)
     commands = workbook.install_commands("dev", str(uv), tmp_path / "wheels")
-    assert all(c[:3] == [str(uv), "pip", "install"] and "--no-index" in c for c in commands if c[1] == "pip")
+    assert all(c[:3] == [str(uv), "pip", "install"] and "--no-index" in c and "--compile-bytecode" in c
+               for c in commands if c[1] == "pip")
     monkeypatch.setenv("WORKBOOK_INSTALLER", "pip")
     assert workbook.installer() is None
 
@@ -186,8 +189,11 @@ def test_a_fresh_clone_installs_with_uv_from_a_folder_of_wheels_once_then_runs(t
     venv = book / ".venv"
     assert first == [
         f"uv venv --quiet --python {sys.executable} {venv}",
-        f"uv pip install --quiet --python {venv}/bin/python --no-index --find-links {wheels} -r requirements-dev.lock",
-        f"uv pip install --quiet --python {venv}/bin/python --no-index --find-links {wheels} --no-deps -e .",
+        f"uv pip install --quiet --python {venv}/bin/python --compile-bytecode --no-index --find-links {wheels} "
+        "-r requirements-dev.lock",
+        f"uv pip install --quiet --python {venv}/bin/python --compile-bytecode --no-index --find-links {wheels} "
+        "--no-deps -e .",
+        "python -m compileall -q bookshop checks kata",
         "python -m pytest -x",
     ]
     assert (venv / "share/jupyter/lab/settings/overrides.json").is_file()
