@@ -75,6 +75,7 @@ def _start(kata: Kata, notebook: Path, level: int, quiet: bool, scratch: str) ->
         pid = os.fork()
         if pid == 0:  # the child: never returns into the parent's code
             try:
+                _interrupts(signal.SIG_UNBLOCK)
                 os.close(reading)
                 os.setsid()
                 os.environ["TMPDIR"] = tempfile.tempdir = scratch
@@ -111,14 +112,25 @@ def _end(pid: int, process: subprocess.Popen | None) -> int | None:
     return None
 
 
+def _interrupts(how: int) -> None:
+    """Hold back Ctrl+C (``signal.SIG_BLOCK``) or let it through again (``SIG_UNBLOCK``)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(how, {signal.SIGINT})
+
+
 def run_isolated(kata: Kata, notebook: Path, *, timeout: float, level: int = 0, quiet: bool = True) -> dict:
     """The check's result: ``status`` passed, failed, error or timeout; ``tests``; ``error``."""
     again = f"Fix it, save the notebook, and run `kata check {kata.number}` again."
     scratch = tempfile.mkdtemp(prefix="kata-check-")
-    pid, reading, process = _start(kata, notebook, level, quiet, scratch)
+    pid = reading = process = None
     phase, pending, message = "the check", b"", None
     deadline = time.monotonic() + timeout
+    # A Ctrl+C while the child starts would leave it running, unknown to this process: it is held
+    # back until the child is known, then ends the child like any other.
+    _interrupts(signal.SIG_BLOCK)
     try:
+        pid, reading, process = _start(kata, notebook, level, quiet, scratch)
+        _interrupts(signal.SIG_UNBLOCK)
         while message is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -139,8 +151,10 @@ def run_isolated(kata: Kata, notebook: Path, *, timeout: float, level: int = 0, 
                 if "result" in data or "error" in data:
                     message = data
     finally:
-        os.close(reading)
-        status = _end(pid, process)
+        _interrupts(signal.SIG_UNBLOCK)
+        if reading is not None:
+            os.close(reading)
+        status = _end(pid, process) if pid is not None else None
         from bookshop.serving import end_noted_servers  # servers the check started: ended with it
 
         end_noted_servers(os.path.join(scratch, "servers"))
@@ -159,6 +173,7 @@ def run_isolated(kata: Kata, notebook: Path, *, timeout: float, level: int = 0, 
 
 
 def _spawned(root: str, kata_id: str, notebook: str, level: str, channel: str) -> None:
+    _interrupts(signal.SIG_UNBLOCK)  # held back in the parent while it started this process
     os.chdir(root)
     _child(lookup(load(Path(root)), kata_id), Path(notebook), int(level), int(channel))
 
