@@ -39,24 +39,6 @@ def kata_params():
     return [pytest.param(kata, id=kata.id) for kata in KATAS]
 
 
-# The longest tests: each kata's verification, and whole sessions in a kernel or a browser.
-LONG_FILES = {"test_two_sided.py", "test_kernel.py", "test_browser.py", "test_room_e2e.py", "test_authoring.py",
-              "test_help.py", "test_servers.py", "test_binder.py"}
-LONG_MODULES = ("testing", "deploy")  # katas whose checks run a learner's suite a dozen times, or real servers
-
-
-def pytest_collection_modifyitems(config, items):
-    # pytest-xdist hands tests out in this order: the longest first, so that none of them starts
-    # last and runs alone while the other workers wait.
-    def rank(item) -> int:
-        if item.path.name not in LONG_FILES:
-            return 2
-        kata = getattr(item, "callspec", None) and item.callspec.params.get("kata")
-        return 0 if kata is not None and any(word in kata.module.lower() for word in LONG_MODULES) else 1
-
-    items.sort(key=rank)
-
-
 def pytest_xdist_auto_num_workers(config):
     # Most of this suite waits (kernels starting, checks' bounded waits), not computes: twice as
     # many workers as cores finishes sooner, even on 2 cores.
