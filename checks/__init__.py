@@ -6,10 +6,6 @@ options below, and both show the result as ``kata.report`` renders it: pytest's 
 output is switched off.
 """
 
-import contextlib
-import gc
-import sys
-import warnings
 from pathlib import Path
 
 PYTEST_ARGS = [
@@ -36,29 +32,6 @@ def setup_notebook() -> None:
 
     # Checks are anyio tests: they need an event loop of their own, and the kernel's is busy.
     ipytest.autoconfig(run_in_thread=True, addopts=[*PYTEST_ARGS, "--kata-notebook"], raise_on_error=False)
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is not None:
-        with contextlib.suppress(ValueError):
-            shell.events.unregister("pre_run_cell", _before_a_check)
-        shell.events.register("pre_run_cell", _before_a_check)
-
-
-def _before_a_check(info) -> None:
-    """What the cells above left for the garbage collector (an evidence cell that showed an
-    un-awaited query leaves its coroutine behind) is collected before a check, quietly: else
-    Python's warning about it lands, at some random moment, in the check's output."""
-    if not str(getattr(info, "raw_cell", "")).lstrip().startswith("%%ipytest"):
-        return
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gc.collect()
-    finally:
-        sys.unraisablehook = hook
 
 
 def hints(kata_id: str) -> None:
