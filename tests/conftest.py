@@ -56,6 +56,15 @@ def book(tmp_path):
     return tmp_path
 
 
+def as_a_terminal_starts_it() -> None:
+    """For ``preexec_fn``: Ctrl+C as a shell gives a command it starts in the foreground (the
+    default action, not blocked), whatever this worker process was given."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def kata(root, *args, check=None, prefix=(), **kwargs):
     """Run `kata ARGS` in ``root``; no traceback may ever reach the learner."""
     command = [*prefix, sys.executable, "-m", "kata.cli", *args]

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.conftest import KATAS, ROOT, append_to_kata_cell, edit_cell, kata, learner_notebook, set_source, solve
+from tests.conftest import (KATAS, ROOT, append_to_kata_cell, as_a_terminal_starts_it, edit_cell, kata,
+                            learner_notebook, set_source, solve)
 
 FIRST = KATAS[0]
 
@@ -119,7 +120,8 @@ def test_timeout_must_be_a_positive_finite_number_of_seconds(book, value):
 def test_ctrl_c_stops_a_check_with_one_line(book):
     edit_cell(learner_notebook(book), "kata", set_source("import time\nwhile True:\n    time.sleep(0.01)\n"))
     process = subprocess.Popen([sys.executable, "-m", "kata.cli", "check", "1"], cwd=book, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(book)})
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_terminal_starts_it,
+                               env={**os.environ, "PYTHONPATH": str(book)})
     time.sleep(2)  # let the check reach the loop; what is tested is what Ctrl+C then does
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KATAS, edit_cell, kata, learner_notebook, set_source
+from tests.conftest import KATAS, as_a_terminal_starts_it, edit_cell, kata, learner_notebook, set_source
 
 DEPLOY = [pytest.param(number, id=k.id) for number, k in enumerate(KATAS, 1) if "deploy" in k.module.lower()]
 MARK = "KATA_TEST_PROCESS_MARK"
@@ -58,7 +58,7 @@ def test_a_failing_check_leaves_no_process_behind(book, number, monkeypatch):
 
 def _started(book, mark: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "kata.cli", "check", *args], cwd=book, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_a_terminal_starts_it,
                             env={**os.environ, "PYTHONPATH": str(book), MARK: mark})
 
 
@@ -74,7 +74,8 @@ def test_a_check_stopped_with_ctrl_c_leaves_no_process_behind(book):
     # A server that listens on a Unix socket, never on the port the check waits for: the check is
     # still waiting for it (15 s at most) when Ctrl+C comes, however soon it would have ended.
     number = DEPLOY[0].values[0]
-    edit_cell(learner_notebook(book, number), "kata", set_source('CMD = ["uvicorn", "shop:app", "--uds", "shop.sock"]\n'))
+    command = 'CMD = ["uvicorn", "shop:app", "--uds", "shop.sock"]\n'
+    edit_cell(learner_notebook(book, number), "kata", set_source(command))
     mark = uuid.uuid4().hex
     process = _started(book, mark, str(number))
     _wait_for_a_server(mark)
