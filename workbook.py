@@ -32,7 +32,6 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".workbook-stamp"
 LOCKS = {"learner": ("requirements.lock",), "dev": ("requirements.lock", "requirements-dev.lock")}
-PACKAGES = ("bookshop", "checks", "kata")  # the workbook's own code (pyproject's packages)
 BUILD_REQUIREMENTS = ("setuptools>=77",)  # pyproject's build-system: the editable install needs it
 WORKSPACE = "workspace"  # the learner's own notebooks, made and refreshed by `kata update`
 FIRST_KATA = "1-dependency-injection/01-lifespan.ipynb"
@@ -135,6 +134,14 @@ def installer():
     return shutil.which("uv")
 
 
+def _own_packages():
+    """The workbook's top-level packages, as pyproject lists them."""
+    import tomllib
+
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
+    return sorted({name.split(".")[0] for name in listed})
+
+
 def install_commands(kind, uv, wheels=None):
     """The commands that make .venv/ hold ``kind``'s lock and the workbook itself."""
     lock = LOCKS[kind][-1]
@@ -152,7 +159,7 @@ def install_commands(kind, uv, wheels=None):
     # PYTHONDONTWRITEBYTECODE is set (CI machines, many containers), Python never writes it, and
     # every kernel, server and check would compile FastAPI, SQLAlchemy and Pydantic from source
     # again (a test run 1.6 times as long).
-    commands.append([str(PYTHON), "-m", "compileall", "-q", *PACKAGES])
+    commands.append([str(PYTHON), "-m", "compileall", "-q", *_own_packages()])
     return commands
 
 
