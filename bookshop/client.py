@@ -4,9 +4,12 @@
 running the app on an event loop in a helper thread, so a cell needs no top-level ``await``.
 ``streamed_form`` builds a multipart upload that a client sends in chunks, without a
 Content-Length, as a browser or ``curl -T -`` may. ``documented_fields`` reads what an app's
-OpenAPI document says one operation accepts and answers.
+OpenAPI document says one operation accepts and answers. ``local_time_zone`` runs a block as on a
+server whose clock is set to another zone.
 """
 
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -160,3 +163,23 @@ def documented_fields(app, method: str, path: str) -> dict[str, list[str]]:
     answers = [schema for status, response in operation.get("responses", {}).items()
                if str(status).startswith("2") for schema in json_schemas(response)]
     return {"accepts": names(json_schemas(operation.get("requestBody"))), "answers": names(answers)}
+
+
+@contextmanager
+def local_time_zone(zone: str) -> Iterator[bool]:
+    """The process's local time zone is ``zone`` (a zone name or a POSIX rule) meanwhile, as on a
+    server set to it; put back afterwards. Yields whether it could be switched (not on Windows)."""
+    if not hasattr(time, "tzset"):
+        yield False
+        return
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield True
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()

@@ -10,9 +10,6 @@ meanwhile. A check passes only when every one of its tests ran here and passed. 
 (``--kata-notebook``) it prints the report in the check cell and records the learner's progress.
 """
 
-import contextlib
-import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -56,26 +53,6 @@ def brief(response, limit: int = 100) -> str:
     """``404 {"detail":"Book not found"}``: a response as a finding quotes it."""
     text = " ".join(response.text.split())
     return f"{response.status_code} {text[:limit - 1] + '…' if len(text) > limit else text}".strip()
-
-
-@contextlib.contextmanager
-def local_time_zone(zone: str) -> Iterator[None]:
-    """The process's local time zone is ``zone`` (a TZ value: a zone name or a POSIX rule) meanwhile, as on a server or a
-    laptop set to it; put back afterwards."""
-    if not hasattr(time, "tzset"):  # Windows: the local zone cannot be changed from here
-        yield
-        return
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = zone
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,10 @@ from decimal import Decimal, InvalidOperation
 
 import pytest
 
-from bookshop.client import open_client
+from bookshop.client import local_time_zone, open_client
 from bookshop.observe import run_sql
 from checks.feedback import expect, fail
-from checks.harness import brief, json_of, learner, local_time_zone
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "test_a_quote_lists_each_book_asked_for_with_its_quantity",

@@ -26,9 +26,9 @@ from argon2 import PasswordHasher
 from pydantic import SecretStr
 
 from bookshop.auth import TOKEN_KEY_ENV
-from bookshop.client import open_client
+from bookshop.client import local_time_zone, open_client
 from checks.feedback import expect, fail
-from checks.harness import brief, json_of, learner, local_time_zone
+from checks.harness import brief, json_of, learner
 
 __all__ = [
     "kata_server_clock_in_utc",

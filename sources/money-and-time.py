@@ -721,10 +721,7 @@ except TypeError as error:
 # what the app answered, and what the database stored.
 
 # %% tags=["evidence"]
-import os
-import time
-
-from bookshop.client import describe, shop_client
+from bookshop.client import describe, local_time_zone, shop_client
 from bookshop.db import database_url
 from bookshop.observe import run_sql
 
@@ -732,22 +729,12 @@ run_sql(database_url(), "DELETE FROM books WHERE id IN (200, 201)")
 run_sql(database_url(), "INSERT INTO books (id, isbn, title, author_id, price_cents, stock) VALUES "
                         "(200, '9990000000200', 'Bookmark', 1, 10, 100), (201, '9990000000201', 'The Word for World Is Forest', 1, 875, 10)")
 
-saved_tz = os.environ.get("TZ")
-os.environ["TZ"] = "America/Los_Angeles"
-time.tzset()
-try:
-    with shop_client(app) as client:
-        bookmarks = client.post("/basket/quote", json={"lines": [{"book_id": 200, "quantity": 3}]})
-        books = client.post("/basket/quote", json={"lines": [{"book_id": 201, "quantity": 3}]})
-        real_before = datetime.now(UTC)
-        placed = client.post("/orders", json={"user_id": 1})
-        recent = client.get("/orders/recent")
-finally:
-    if saved_tz is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = saved_tz
-    time.tzset()
+with local_time_zone("America/Los_Angeles"), shop_client(app) as client:
+    bookmarks = client.post("/basket/quote", json={"lines": [{"book_id": 200, "quantity": 3}]})
+    books = client.post("/basket/quote", json={"lines": [{"book_id": 201, "quantity": 3}]})
+    real_before = datetime.now(UTC)
+    placed = client.post("/orders", json={"user_id": 1})
+    recent = client.get("/orders/recent")
 
 print(f"3 bookmarks at 0.10 -> {describe(bookmarks, 200)}")
 print(f"3 books at 8.75     -> {describe(books, 200)}")

@@ -633,33 +633,12 @@ async def me(user: Annotated[CurrentUser, Depends(current_user)], session: Sessi
 
 # %% tags=["evidence"]
 import time
-from contextlib import contextmanager
 
 import jwt as pyjwt
 
-from bookshop.client import describe, shop_client
+from bookshop.client import describe, local_time_zone, shop_client
 
 ALICE = {"email": "alice@example.com", "password": "alice-in-the-shop"}
-
-
-@contextmanager
-def server_time_zone(zone: str):
-    """The process's local time zone is ``zone`` meanwhile, as on a server configured so."""
-    if not hasattr(time, "tzset"):  # Windows cannot change it from inside the process
-        print(f"(this system cannot switch the process to {zone}: the row shows the local time zone)")
-        yield
-        return
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = zone
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
 
 
 def token_of(response) -> str:
@@ -686,7 +665,9 @@ def from_now(seconds: float) -> str:
 
 
 for zone in ("UTC", "America/Los_Angeles", "Asia/Tokyo"):
-    with server_time_zone(zone), shop_client(app) as client:
+    with local_time_zone(zone) as switched, shop_client(app) as client:
+        if not switched:
+            print(f"(this system cannot switch the process to {zone}: the row shows the local time zone)")
         token = token_of(client.post("/login", json=ALICE))
         me = client.get("/me", headers={"Authorization": f"Bearer {token}"})
     exp = claims_of(token).get("exp")
