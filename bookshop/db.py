@@ -5,13 +5,11 @@ The URL comes from the environment variable ``BOOKSHOP_DATABASE_URL``; without i
 process gets one private, seeded database in a temporary folder, so a notebook runs as it is.
 """
 
-import atexit
 import functools
 import json
 import os
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
@@ -22,6 +20,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bookshop.models import Author, Base, Book, User
+from bookshop.scratch import scratch_folder
 
 DATABASE_URL_ENV = "BOOKSHOP_DATABASE_URL"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -48,16 +47,10 @@ def _seed(path: Path) -> None:
             )
 
 
-def _scratch_dir() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="bookshop-"))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-
 @functools.cache
 def _template() -> Path:
     # Seeding costs a schema build and three inserts; copying the result costs a file copy.
-    path = _scratch_dir() / "template.db"
+    path = scratch_folder("bookshop-") / "template.db"
     _seed(path)
     return path
 
@@ -71,7 +64,7 @@ def fresh_database(directory: Path) -> str:
 
 @functools.cache
 def _process_database() -> str:
-    return fresh_database(_scratch_dir())
+    return fresh_database(scratch_folder("bookshop-"))
 
 
 def database_url() -> str:

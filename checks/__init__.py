@@ -8,7 +8,13 @@ output is switched off.
 
 from pathlib import Path
 
-PYTEST_ARGS = [
+
+def _without(*plugins: str) -> list[str]:
+    return [arg for name in plugins for arg in ("-p", f"no:{name}")]
+
+
+# The options of every pytest session here: a check's, and (``checks.mutation``) a learner's suite's.
+SESSION_ARGS = [
     "-c", str(Path(__file__).with_name("pytest.ini")),
     # Only the plugins a check uses: scanning every installed package for plugins costs more
     # than running the check itself.
@@ -22,16 +28,27 @@ PYTEST_ARGS = [
     "-p", "no:unraisableexception",
     "-p", "no:threadexception",
     "-W", "ignore::pytest.PytestAssertRewriteWarning",
-    "-p", "checks.harness",
+    # Built-in plugins no session here uses: each adds to the start of every session, and a
+    # testing kata's check runs a dozen sessions.
+    *_without("debugging", "pastebin", "junitxml", "doctest", "setuponly", "setupplan", "stepwise", "faulthandler"),
 ]
+# A check's session: without what a learner's suite may use (TestCase classes, tmpdir, subtests)
+# but no check does, and with the checks' harness.
+PYTEST_ARGS = [*SESSION_ARGS, *_without("unittest", "legacypath", "subtests"), "-p", "checks.harness"]
 
 
 def setup_notebook() -> None:
     """Configure ipytest once per kernel: the notebook's setup cell calls this."""
     import ipytest
 
+    from bookshop.scratch import scratch_folder
+
+    # The tests' folders (and the databases in them) in memory where the system allows, as under
+    # `kata check`: pytest empties this folder at the start of each check.
+    tests_folder = scratch_folder("kata-kernel-") / "tests"
     # Checks are anyio tests: they need an event loop of their own, and the kernel's is busy.
-    ipytest.autoconfig(run_in_thread=True, addopts=[*PYTEST_ARGS, "--kata-notebook"], raise_on_error=False)
+    ipytest.autoconfig(run_in_thread=True, addopts=[*PYTEST_ARGS, "--kata-notebook", f"--basetemp={tests_folder}"],
+                       raise_on_error=False)
 
 
 def hints(kata_id: str) -> None:

@@ -34,6 +34,8 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bookshop.scratch import scratch_root
+
 __all__: list[str] = []
 
 RUN_LIMIT = 20.0  # seconds one run of the learner's suite may take: only a test that hangs reaches it
@@ -219,26 +221,11 @@ def _guard(sleeps: list[str], connections: list[str], learner_files: set[str]) -
     socket.socket.connect = connect
 
 
-def _learner_args() -> list[str]:
-    """The checks' own pytest options without the checks' harness: this is the learner's session."""
-    from checks import PYTEST_ARGS
-
-    args, skip = [], False
-    for index, arg in enumerate(PYTEST_ARGS):
-        if skip:
-            skip = False
-            continue
-        if arg == "-p" and PYTEST_ARGS[index + 1] == "checks.harness":
-            skip = True
-            continue
-        args.append(arg)
-    return args
-
-
 def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: bool, scratch: str, guard: bool) -> dict:
     import pytest
 
     from bookshop.db import DATABASE_URL_ENV, fresh_database
+    from checks import SESSION_ARGS  # the learner's session: the checks' options, without their harness
     from kata.runner import _CollectNotebook
 
     os.environ[DATABASE_URL_ENV] = fresh_database(Path(scratch))
@@ -260,7 +247,7 @@ def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: b
     placeholder.touch()
     record = _Record(reverse)
     # --confcutdir: otherwise pytest lists every entry of every folder above (all of /tmp).
-    pytest.main([*_learner_args(), f"--rootdir={scratch}", f"--confcutdir={scratch}", f"--basetemp={scratch}/tmp",
+    pytest.main([*SESSION_ARGS, f"--rootdir={scratch}", f"--confcutdir={scratch}", f"--basetemp={scratch}/tmp",
                  *(("-x",) if stop_first else ()),
                  str(placeholder)], plugins=[_CollectNotebook(module, placeholder), record])
     return {"tests": record.tests, "sleeps": sleeps, "connections": connections}
@@ -272,7 +259,7 @@ def _start(cells: list[str], learner: list[str], reverse: bool, stop_first: bool
     A kernel has threads of its own, and forking a process with threads is safe only for a child
     that touches nothing those threads hold: this child drops the kernel's streams at once, runs
     pytest on its own module, writes to its pipe and ends with os._exit."""
-    scratch = tempfile.mkdtemp(prefix="kata-suite-")
+    scratch = tempfile.mkdtemp(prefix="kata-suite-", dir=scratch_root())
     if not hasattr(os, "fork"):
         return None, _run_here(cells, learner, reverse, stop_first, scratch, guard), scratch
     reading, writing = os.pipe()
@@ -388,7 +375,7 @@ def _warm_up() -> None:
     from bookshop.db import DATABASE_URL_ENV
 
     saved = os.environ.get(DATABASE_URL_ENV)
-    with tempfile.TemporaryDirectory(prefix="kata-warm-up-") as scratch, contextlib.suppress(Exception):
+    with tempfile.TemporaryDirectory(prefix="kata-warm-up-", dir=scratch_root()) as scratch, contextlib.suppress(Exception):
         _run_here([], [WARM_UP], False, False, scratch, False)
     if saved is None:
         os.environ.pop(DATABASE_URL_ENV, None)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bookshop.scratch import scratch_root
 from checks import PYTEST_ARGS, harness
 from kata import KataError
 from kata.manifest import Kata
@@ -82,7 +83,7 @@ def run_check(kata: Kata, notebook: Path, *, level: int = 0) -> CheckResult:
             _restore(saved_module, namespace)
         for name in check.__all__:
             setattr(module, name, getattr(check, name))
-        with tempfile.TemporaryDirectory(prefix="kata-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="kata-", dir=scratch_root()) as scratch:
             # pytest lists every entry of each folder between --confcutdir and the file it
             # collects: without it, the whole temporary folder (thousands of entries, a second
             # per check). The scratch folder also holds the tests' temporary folders: none is

@@ -1,0 +1,60 @@
+"""Where throwaway files go: the scratch databases and folders of checks and notebooks."""
+
+import atexit
+import contextlib
+import functools
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+MEMORY = Path("/dev/shm")
+MEMORY_TO_SPARE = 256 * 2**20  # bytes: Docker's default /dev/shm (64 MiB) is too small to lend
+
+
+@functools.cache
+def scratch_root() -> str:
+    """The folder scratch databases and check folders go in: memory (/dev/shm) where the system
+    has plenty, else the system's temporary folder. On a disk, every commit of a database waits
+    for the disk to sync (1.4 ms on the virtual machine this was measured on, against 0.13 ms in
+    memory); scratch copies are thrown away, so none needs to survive a power cut."""
+    try:
+        usage = os.statvfs(MEMORY)
+        if usage.f_bavail * usage.f_frsize >= MEMORY_TO_SPARE and os.access(MEMORY, os.W_OK | os.X_OK):
+            return str(MEMORY)
+    except (OSError, AttributeError):  # no /dev/shm (macOS, Windows)
+        pass
+    return tempfile.gettempdir()
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new folder in ``scratch_root()``, removed when this process ends. A process that ends
+    without its exit handlers (killed, or a forked child that leaves with ``os._exit``) leaves its
+    folders behind: the next process to ask for one removes them, as the name says whose they were."""
+    _sweep()
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}pid{os.getpid()}-", dir=scratch_root()))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+OWNER = re.compile(r"-pid(\d+)-[a-z0-9_]{8}$")  # mkdtemp's suffix is eight of these characters
+
+
+@functools.cache
+def _sweep() -> None:
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(scratch_root()):
+            owner = OWNER.search(entry.name)
+            if owner and entry.is_dir(follow_symlinks=False) and not _alive(int(owner.group(1))):
+                shutil.rmtree(entry.path, ignore_errors=True)  # another user's: not ours to remove
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
