@@ -1,7 +1,9 @@
 """Talk to a bookshop app the way a real client would, with its lifespan running.
 
-``open_client`` is for async code (the checks); ``shop_client`` wraps it for plain notebook cells,
-running the app on an event loop in a helper thread, so a cell needs no top-level ``await``.
+``open_client`` is for async code (the checks); its two halves, ``running`` and ``client_of``, let
+several clients in turn talk to one app started once. ``shop_client`` wraps ``open_client`` for
+plain notebook cells, running the app on an event loop in a helper thread, so a cell needs no
+top-level ``await``.
 ``streamed_form`` builds a multipart upload that a client sends in chunks, without a
 Content-Length, as a browser or ``curl -T -`` may. ``documented_fields`` reads what an app's
 OpenAPI document says one operation accepts and answers. ``local_time_zone`` runs a block as on a
@@ -12,6 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
 import anyio
 import httpx
@@ -24,15 +27,18 @@ from asgi_lifespan import LifespanManager
 SERVER_ERRORS: list[BaseException] = []
 
 
-@asynccontextmanager
-async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client wired to ``app`` in-process; startup runs on enter, shutdown on exit.
+@dataclass
+class Running:
+    """An app whose lifespan has started: ``app`` is what a client sends requests to (it hands each
+    request the lifespan's state); ``errors``, what the app raised so far, in order."""
 
-    httpx 0.28 removed ``AsyncClient(app=...)`` and ``ASGITransport`` alone skips the lifespan,
-    so the lifespan is driven by ``LifespanManager`` and its state handed to the transport.
-    With ``raise_server_exceptions=False`` an error the server raises after answering is kept
-    on the server side, as a real server would; the client sees only what was sent.
-    """
+    app: object
+    errors: list[BaseException]
+
+
+@asynccontextmanager
+async def running(app) -> AsyncIterator[Running]:
+    """``app`` with its startup run on enter and its shutdown on exit, as a server runs it."""
     errors: list[BaseException] = []
 
     async def recording(scope, receive, send):
@@ -44,10 +50,31 @@ async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIte
             raise
 
     async with LifespanManager(recording) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_server_exceptions)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bookshop.test") as client:
-            client.server_errors = errors  # what the server raised, in order, even if the client saw only a 500
-            yield client
+        yield Running(manager.app, errors)
+
+
+@asynccontextmanager
+async def client_of(served: Running, *, raise_server_exceptions: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """A new httpx client (no cookies, no connections of another's) for an app already running.
+
+    With ``raise_server_exceptions=False`` an error the server raises after answering is kept
+    on the server side, as a real server would; the client sees only what was sent."""
+    transport = httpx.ASGITransport(app=served.app, raise_app_exceptions=raise_server_exceptions)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bookshop.test") as client:
+        client.server_errors = served.errors  # what the server raised, in order, even if the client saw only a 500
+        yield client
+
+
+@asynccontextmanager
+async def open_client(app, *, raise_server_exceptions: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to ``app`` in-process; startup runs on enter, shutdown on exit.
+
+    httpx 0.28 removed ``AsyncClient(app=...)`` and ``ASGITransport`` alone skips the lifespan,
+    so the lifespan is driven by ``LifespanManager`` (``running``) and its state handed to the
+    transport (``client_of``).
+    """
+    async with running(app) as served, client_of(served, raise_server_exceptions=raise_server_exceptions) as client:
+        yield client
 
 
 def describe(response: httpx.Response, limit: int = 80) -> str:

@@ -10,13 +10,16 @@ meanwhile. A check passes only when every one of its tests ran here and passed. 
 (``--kata-notebook``) it prints the report in the check cell and records the learner's progress.
 """
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
-from bookshop.client import SERVER_ERRORS
+from bookshop.client import SERVER_ERRORS, Running, client_of, open_client, running
 from bookshop.db import DATABASE_URL_ENV, fresh_database
 from checks.feedback import Unmet, fail
 from kata import report_phase
@@ -77,6 +80,42 @@ def shop_db(tmp_path, monkeypatch) -> str:
     url = fresh_database(tmp_path)
     monkeypatch.setenv(DATABASE_URL_ENV, url)
     return url
+
+
+@dataclass
+class RunningShop:
+    database: str  # the URL of its database, a seeded copy of its own
+    served: Running | None  # None: the notebook has no `app`, or it did not start
+
+
+@pytest.fixture(scope="module")
+async def running_shop(request, tmp_path_factory) -> AsyncIterator[RunningShop]:
+    """The notebook's `app`, started once for every test of the check that asks for it, as one
+    server process takes every request: for checks whose tests each send a few requests, where
+    starting the app for each test would cost more than the requests. A test that needs the
+    database as it was seeded puts it back itself."""
+    url = fresh_database(tmp_path_factory.mktemp("running-shop"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DATABASE_URL_ENV, url)  # for its startup, and for any app a test starts itself
+        app = vars(request.module).get("app")
+        async with AsyncExitStack() as stack:
+            served = None
+            if app is not None:
+                with contextlib.suppress(Exception):  # each test starts the app itself, and says what went wrong
+                    served = await stack.enter_async_context(running(app))
+            yield RunningShop(url, served)
+
+
+@asynccontextmanager
+async def client_of_the_shop(ns: dict, shop: RunningShop) -> AsyncIterator[httpx.AsyncClient]:
+    """A new client (no cookies, no connections of another's) of the running shop; where that did
+    not start, of the app started for this test alone, which then fails the test with the reason."""
+    if shop.served is None:
+        async with open_client(learner(ns, "app")) as client:
+            yield client
+    else:
+        async with client_of(shop.served) as client:
+            yield client
 
 
 # --- how this run was started -----------------------------------------------------------------

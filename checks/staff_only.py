@@ -1,7 +1,11 @@
 """Check: a set of attacks on the staff routes. Every route of the app that the story does not name
 public or for customers is a staff route: a caller without a valid token gets 401, a customer gets
 403 (even one whose request claims to be staff), and neither changes anything. Staff still work,
-and shoppers still reach the catalogue and their own orders."""
+and shoppers still reach the catalogue and their own orders.
+
+The tests send their requests to one app, started once for the check (``running_shop``), as they
+would to a server; each test starts from the seeded orders and stock, and puts them back after
+every request that changed them."""
 
 import re
 import sqlite3
@@ -11,10 +15,9 @@ import pytest
 from starlette.routing import Mount
 
 from bookshop.auth import bearer_header
-from bookshop.client import open_client
 from bookshop.observe import run_sql
 from checks.feedback import expect, fail
-from checks.harness import brief, json_of, learner
+from checks.harness import brief, client_of_the_shop, json_of, learner
 
 __all__ = [
     "shop_orders",
@@ -56,9 +59,9 @@ def _reset(url: str) -> None:
 
 
 @pytest.fixture
-def shop_orders(shop_db) -> str:
-    _reset(shop_db)
-    return shop_db
+def shop_orders(running_shop) -> str:
+    _reset(running_shop.database)
+    return running_shop.database
 
 
 def _state(url: str) -> tuple:
@@ -179,11 +182,11 @@ def _declared(route) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.anyio
-async def test_a_customer_is_refused_with_403_on_every_staff_route(kata_ns, shop_orders):
+async def test_a_customer_is_refused_with_403_on_every_staff_route(kata_ns, running_shop, shop_orders):
     app = learner(kata_ns, "app")
     routes = _staff_routes(app)
     let_in, changed, other = [], [], []
-    async with open_client(app) as client:
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         for method, template, _ in routes:
             before = _state(shop_orders)
             response = await _attempt(client, method, template, headers=bearer_header(ALICE, "customer"))
@@ -230,12 +233,12 @@ async def test_a_customer_is_refused_with_403_on_every_staff_route(kata_ns, shop
 
 
 @pytest.mark.anyio
-async def test_a_caller_without_a_valid_token_is_asked_to_log_in_on_every_staff_route(kata_ns, shop_orders):
+async def test_a_caller_without_a_valid_token_is_asked_to_log_in_on_every_staff_route(kata_ns, running_shop, shop_orders):
     app = learner(kata_ns, "app")
     routes = _staff_routes(app)
     callers = (("with no token", {}), ("with a token that is not one", {"Authorization": "Bearer not-a-token"}))
     let_in, wrong = [], []
-    async with open_client(app) as client:
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         for method, template, _ in routes:
             for who, headers in callers:
                 before = _state(shop_orders)
@@ -272,11 +275,11 @@ async def test_a_caller_without_a_valid_token_is_asked_to_log_in_on_every_staff_
 
 
 @pytest.mark.anyio
-async def test_a_customer_whose_request_claims_to_be_staff_is_still_refused(kata_ns, shop_orders):
+async def test_a_customer_whose_request_claims_to_be_staff_is_still_refused(kata_ns, running_shop, shop_orders):
     app = learner(kata_ns, "app")
     routes = _staff_routes(app)
     let_in = []
-    async with open_client(app) as client:
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         for method, template, route in routes:
             declared = _declared(route)
             headers = {**CLAIM_HEADERS, **declared["header"]}
@@ -317,9 +320,9 @@ async def test_a_customer_whose_request_claims_to_be_staff_is_still_refused(kata
 
 
 @pytest.mark.anyio
-async def test_staff_can_still_list_orders_change_stock_and_refund(kata_ns, shop_orders):
+async def test_staff_can_still_list_orders_change_stock_and_refund(kata_ns, running_shop, shop_orders):
     carol = bearer_header(CAROL, "staff")
-    async with open_client(learner(kata_ns, "app")) as client:
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         listed = await client.get("/admin/orders", headers=carol)
         restocked = await client.post("/admin/books/3/stock", json={"change": 4}, headers=carol)
         refunded = await client.post(f"/admin/orders/{BOB}/refund", headers=carol)
@@ -349,8 +352,8 @@ async def test_staff_can_still_list_orders_change_stock_and_refund(kata_ns, shop
 
 
 @pytest.mark.anyio
-async def test_shoppers_still_reach_the_catalogue_and_their_own_orders(kata_ns, shop_orders):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_shoppers_still_reach_the_catalogue_and_their_own_orders(kata_ns, running_shop, shop_orders):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         catalogue = await client.get("/books")
         dune = await client.get("/books/3")
         anonymous_orders = await client.get("/orders")

@@ -7,7 +7,9 @@ To forge a token the app would accept but for one claim, the check signs it with
 signs the app's own tokens: the configured one (``BOOKSHOP_TOKEN_KEY``) if the app uses it, else a
 key published in tutorials, else a string the notebook defines. While a test runs, the process's
 local time zone is UTC, except where a test sets another one, and Alice's password is stored with
-Argon2's lowest parameters, so that logging her in is quick."""
+Argon2's lowest parameters, so that logging her in is quick. The attacks go to one app, started
+once for the check (``running_shop``), as they would to a server; the tests of another zone, and
+of a deploy without the key, start their own."""
 
 import base64
 import json
@@ -28,7 +30,7 @@ from pydantic import SecretStr
 from bookshop.auth import TOKEN_KEY_ENV
 from bookshop.client import local_time_zone, open_client
 from checks.feedback import expect, fail
-from checks.harness import brief, json_of, learner
+from checks.harness import brief, client_of_the_shop, json_of, learner
 
 __all__ = [
     "kata_server_clock_in_utc",
@@ -87,9 +89,13 @@ def _write(url: str, *statements: str) -> None:
                 conn.execute(statement)
 
 
+def _quick_login(url: str) -> None:
+    _write(url, f"UPDATE users SET hashed_password = '{ALICE_QUICK_HASH}' WHERE email = '{ALICE['email']}'")
+
+
 @pytest.fixture(autouse=True)
-def kata_quick_logins(shop_db) -> None:
-    _write(shop_db, f"UPDATE users SET hashed_password = '{ALICE_QUICK_HASH}' WHERE email = '{ALICE['email']}'")
+def kata_quick_logins(running_shop) -> None:
+    _quick_login(running_shop.database)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -231,8 +237,8 @@ def _expect_refused(accepted: list, why: str, *, nudge: str, concept: str) -> No
 
 
 @pytest.mark.anyio
-async def test_a_token_without_an_expiry_is_refused(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_a_token_without_an_expiry_is_refused(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token, claims, key = await _app_key(client, kata_ns, "a token without an expiry")
         accepted = await _attack(client, {"Alice's token without its exp claim, signed with the app's key":
                                           _sign(_without(claims, "exp"), key, token)})
@@ -246,8 +252,8 @@ async def test_a_token_without_an_expiry_is_refused(kata_ns, shop_db):
 
 
 @pytest.mark.anyio
-async def test_an_expired_token_is_refused(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_an_expired_token_is_refused(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token, claims, key = await _app_key(client, kata_ns, "an expired token")
         now = int(time.time())
         expired = {**claims, "exp": now - 3600}
@@ -265,8 +271,8 @@ async def test_an_expired_token_is_refused(kata_ns, shop_db):
 
 
 @pytest.mark.anyio
-async def test_a_token_for_another_audience_or_none_is_refused(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_a_token_for_another_audience_or_none_is_refused(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token, claims, key = await _app_key(client, kata_ns, "a token for another audience")
         accepted = await _attack(client, {
             "Alice's token for the audience warehouse-api, signed with the app's key":
@@ -285,8 +291,8 @@ async def test_a_token_for_another_audience_or_none_is_refused(kata_ns, shop_db)
 
 
 @pytest.mark.anyio
-async def test_a_token_from_another_issuer_or_none_is_refused(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_a_token_from_another_issuer_or_none_is_refused(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token, claims, key = await _app_key(client, kata_ns, "a token from another issuer")
         accepted = await _attack(client, {
             "Alice's token issued by https://staging.bookshop.example, signed with the app's key":
@@ -304,8 +310,8 @@ async def test_a_token_from_another_issuer_or_none_is_refused(kata_ns, shop_db):
 
 
 @pytest.mark.anyio
-async def test_an_unsigned_token_is_refused(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_an_unsigned_token_is_refused(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         claims = _unverified(await _own_token(client))
         carol = {**claims, "sub": "3", "role": "staff"}
         accepted = await _attack(client, {"A token claiming to be Carol (staff), with alg none and no signature":
@@ -320,8 +326,8 @@ async def test_an_unsigned_token_is_refused(kata_ns, shop_db):
 
 
 @pytest.mark.anyio
-async def test_a_token_signed_with_another_key_is_refused(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_a_token_signed_with_another_key_is_refused(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token = await _own_token(client)
         carol = {**_unverified(token), "sub": "3", "role": "staff"}
         accepted = await _attack(client, {"A token claiming to be Carol (staff), signed with the attacker's own key":
@@ -344,8 +350,8 @@ def _with_claims(token: str, **changes) -> str:
 
 
 @pytest.mark.anyio
-async def test_a_token_whose_claims_were_changed_is_refused(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_a_token_whose_claims_were_changed_is_refused(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token = await _own_token(client)
         accepted = await _attack(client, {
             "Alice's own token with its role changed to staff, its signature kept": _with_claims(token, role="staff"),
@@ -367,7 +373,7 @@ def _hours_and_minutes(seconds: float) -> str:
 
 
 @pytest.mark.anyio
-async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_minutes(kata_ns, shop_db):
+async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_minutes(kata_ns, running_shop):
     app = learner(kata_ns, "app")
     # POSIX zones, which need no time zone database: Los Angeles in winter, Tokyo all year.
     for zone, where in (("<-08>8", "Los Angeles (UTC-8)"), ("<+09>-9", "Tokyo (UTC+9)")):
@@ -458,8 +464,8 @@ async def _expect_no_key_of_its_own(ns: dict) -> None:
 
 
 @pytest.mark.anyio
-async def test_tokens_are_signed_with_the_configured_key_not_one_from_the_code(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_tokens_are_signed_with_the_configured_key_not_one_from_the_code(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token = await _own_token(client)
         key, where = _signing_key(token, kata_ns)
         if where == "configured":
@@ -495,8 +501,8 @@ async def test_tokens_are_signed_with_the_configured_key_not_one_from_the_code(k
 
 
 @pytest.mark.anyio
-async def test_a_customer_logs_in_and_reads_their_own_profile(kata_ns, shop_db):
-    async with open_client(learner(kata_ns, "app")) as client:
+async def test_a_customer_logs_in_and_reads_their_own_profile(kata_ns, running_shop):
+    async with client_of_the_shop(kata_ns, running_shop) as client:
         token = await _own_token(client)
         me = await client.get("/me", headers=_bearer(token))
         anonymous = await client.get("/me")
