@@ -37,9 +37,23 @@ SESSION_ARGS = [
 PYTEST_ARGS = [*SESSION_ARGS, *_without("unittest", "legacypath", "subtests"), "-p", "checks.harness"]
 
 
+def quiet_the_orphans_of_refused_queries() -> None:
+    """When the async ORM refuses a query it cannot await (MissingGreenlet: the lesson of several
+    katas), SQLAlchemy closes the coroutine it was handed; but aiosqlite's ``cursor()`` and
+    ``execute()`` hand it a wrapper, not a coroutine, so the one inside is left to the garbage
+    collector, which warns that it was never awaited whenever it runs: in a later, unrelated cell,
+    naming whatever file was running. The learner's own un-awaited coroutines still warn."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"coroutine 'Connection\.\w+' was never awaited",
+                            category=RuntimeWarning)
+
+
 def setup_notebook() -> None:
     """Configure ipytest once per kernel: the notebook's setup cell calls this."""
     import ipytest
+
+    quiet_the_orphans_of_refused_queries()
 
     from bookshop.scratch import scratch_folder
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bookshop.scratch import scratch_root
-from checks import PYTEST_ARGS, harness
+from checks import PYTEST_ARGS, harness, quiet_the_orphans_of_refused_queries
 from kata import KataError
 from kata.manifest import Kata
 from kata.notebook import load_module
@@ -73,6 +73,7 @@ def run_check(kata: Kata, notebook: Path, *, level: int = 0) -> CheckResult:
     """Execute ``notebook``'s code, then ``kata``'s check on it. Raises KataError on bad input.
     ``level`` is the hint level the learner has opened: the findings show that much help."""
     check = import_check(kata)
+    quiet_the_orphans_of_refused_queries()  # as in a notebook
     saved = {module: dict(vars(module)) for module in (check, harness)}
     next_step = f"run `kata check {kata.number}` again."
     notebook = Path(notebook).resolve()
