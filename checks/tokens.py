@@ -379,10 +379,11 @@ async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_mi
     for zone, where in (("<-08>8", "Los Angeles (UTC-8)"), ("<+09>-9", "Tokyo (UTC+9)")):
         with local_time_zone(zone):
             async with open_client(app) as client:
+                before = time.time()
                 token = await _own_token(client)
                 after = time.time()
                 own = await client.get("/me", headers=_bearer(token))
-        exp = _unverified(token).get("exp")
+        exp, iat = _unverified(token).get("exp"), _unverified(token).get("iat")
         if not isinstance(exp, (int, float)):
             fail(
                 f"On a server in {where}, POST /login issued a token without an exp claim (its claims: "
@@ -405,6 +406,21 @@ async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_mi
             concept="A JWT holds its times as seconds since the epoch, in UTC. PyJWT converts a naive "
                     "datetime as if it were UTC, so a naive local time is off by the server's UTC offset. "
                     "Build token times from an aware UTC datetime (Python docs: 'Aware and Naive Objects').",
+        )
+        issued = ("it has no iat claim" if not isinstance(iat, (int, float)) else
+                  f"its iat says it was issued {_hours_and_minutes(iat - after)} "
+                  f"{'before' if iat < after else 'after'} it was")
+        expect(
+            isinstance(iat, (int, float)) and before - 1 <= iat <= after + 1,
+            f"On a server whose local time zone is {where}, POST /login issued Alice a token that lasts the "
+            f"advertised 15 minutes, but {issued}.",
+            "The story's tokens say when they were issued: after a password change, or a 'log out everywhere', "
+            "the shop refuses the tokens issued before it, which it can tell only from iat. A missing or wrong "
+            "iat keeps a stolen token good until it expires.",
+            nudge="Which claims does the story say a token carries, and from which clock does each come?",
+            concept="RFC 7519 section 4.1.6: iat is the time the token was issued, in seconds since the "
+                    "epoch, UTC; PyJWT refuses a token whose iat is not a number, and checks it only "
+                    "when present, unless you require it.",
         )
 
 

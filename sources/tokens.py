@@ -339,6 +339,53 @@ async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depe
         raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
     return CurrentUser(id=int(claims["sub"]), role=claims["role"])
 
+# %% tags=["kata", "decoy:no-issued-at"]
+# "exp is what matters: iat is decoration." Every attack is refused, but the tokens no longer say
+# when they were issued, so the shop cannot refuse those issued before a password change.
+from datetime import UTC
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOKSHOP_")
+
+    token_key: SecretStr
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+ALGORITHM = "HS256"
+ISSUER = "https://bookshop.example"
+AUDIENCE = "bookshop-api"
+
+
+def create_token(user: User) -> str:
+    claims = {"sub": str(user.id), "role": user.role, "iss": ISSUER, "aud": AUDIENCE,
+              "exp": datetime.now(UTC) + LIFETIME}
+    return jwt.encode(claims, get_settings().token_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+def read_token(token: str) -> dict:
+    return jwt.decode(token, get_settings().token_key.get_secret_value(), algorithms=[ALGORITHM],
+                      audience=AUDIENCE, issuer=ISSUER, options={"require": ["sub", "role", "iss", "aud", "exp"]})
+
+
+bearer = HTTPBearer()
+
+
+async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> CurrentUser:
+    try:
+        claims = read_token(credentials.credentials)
+    except jwt.InvalidTokenError:
+        raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    return CurrentUser(id=int(claims["sub"]), role=claims["role"])
+
 # %% tags=["kata", "decoy:decode-without-the-signature"]
 # "The key is the problem: read the claims without it, and check them ourselves." Without the
 # signature, anyone can write any claims: an expiry ten years away, another user, the staff role.
