@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 MEMORY = Path("/dev/shm")
@@ -28,14 +29,29 @@ def scratch_root() -> str:
     return tempfile.gettempdir()
 
 
-def scratch_folder(prefix: str) -> Path:
-    """A new folder in ``scratch_root()``, removed when this process ends. A process that ends
-    without its exit handlers (killed, or a forked child that leaves with ``os._exit``) leaves its
-    folders behind: the next process to ask for one removes them, as the name says whose they were."""
+def new_folder(prefix: str) -> Path:
+    """A new folder in ``scratch_root()``, for the caller to remove. One a process leaves behind
+    (killed, or a forked child that leaves with ``os._exit``) is removed by the next process to
+    ask for one, as its name says whose it was."""
     _sweep()
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}pid{os.getpid()}-", dir=scratch_root()))
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}pid{os.getpid()}-", dir=scratch_root()))
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new folder in ``scratch_root()``, removed when this process ends."""
+    path = new_folder(prefix)
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+@contextlib.contextmanager
+def temporary_folder(prefix: str) -> Iterator[Path]:
+    """A new folder in ``scratch_root()``, removed when the block ends."""
+    path = new_folder(prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 OWNER = re.compile(r"-pid(\d+)-[a-z0-9_]{8}$")  # mkdtemp's suffix is eight of these characters

@@ -35,7 +35,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bookshop.scratch import scratch_root
+from bookshop.scratch import new_folder, temporary_folder
 
 __all__: list[str] = []
 
@@ -290,7 +290,7 @@ def _start(cells: list[str], learner: list[str], reverse: bool, stop_first: bool
     A kernel has threads of its own, and forking a process with threads is safe only for a child
     that touches nothing those threads hold: this child drops the kernel's streams at once, runs
     pytest on its own module, writes to its pipe and ends with os._exit."""
-    scratch = tempfile.mkdtemp(prefix="kata-suite-", dir=scratch_root())
+    scratch = str(new_folder("kata-suite-"))
     if not hasattr(os, "fork"):
         return None, _run_here(cells, learner, reverse, stop_first, scratch, guard), scratch
     reading, writing = os.pipe()
@@ -408,7 +408,7 @@ def _warm_up() -> None:
     from bookshop.db import DATABASE_URL_ENV
 
     saved = os.environ.get(DATABASE_URL_ENV)
-    with tempfile.TemporaryDirectory(prefix="kata-warm-up-", dir=scratch_root()) as scratch, contextlib.suppress(Exception):
+    with temporary_folder("kata-warm-up-") as scratch, contextlib.suppress(Exception):
         _run_here([], [WARM_UP], False, False, scratch, False)
     if saved is None:
         os.environ.pop(DATABASE_URL_ENV, None)

@@ -8,14 +8,13 @@ check that judges it. ``kata check`` calls this in a child process (see ``kata.i
 
 import contextlib
 import importlib
-import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from bookshop.scratch import scratch_root
+from bookshop.scratch import temporary_folder
 from checks import PYTEST_ARGS, harness, quiet_the_orphans_of_refused_queries
 from kata import KataError
 from kata.manifest import Kata
@@ -84,7 +83,7 @@ def run_check(kata: Kata, notebook: Path, *, level: int = 0) -> CheckResult:
             _restore(saved_module, namespace)
         for name in check.__all__:
             setattr(module, name, getattr(check, name))
-        with tempfile.TemporaryDirectory(prefix="kata-", dir=scratch_root()) as scratch:
+        with temporary_folder("kata-") as scratch:
             # pytest lists every entry of each folder between --confcutdir and the file it
             # collects: without it, the whole temporary folder (thousands of entries, a second
             # per check). The scratch folder also holds the tests' temporary folders: none is
