@@ -89,9 +89,11 @@ def _run_all(page) -> None:
 
 
 def _check_output(page, pattern: str):
-    """Wait until an output matches ``pattern`` (the check's summary line); return that output."""
+    """Wait until an output matches ``pattern`` (the check's summary line); return that output.
+    textContent, not innerText: JupyterLab skips rendering the cells out of view, and an output
+    that is not rendered has no innerText while Run All moves on to the cells below it."""
     page.wait_for_function(
-        "(pattern) => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => new RegExp(pattern, 'm').test(e.innerText))",
+        "(pattern) => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => new RegExp(pattern, 'm').test(e.textContent))",
         arg=pattern, timeout=180_000,
     )
     output = page.locator(".jp-OutputArea-output").filter(has_text=re.compile(pattern, re.M)).last
