@@ -12,6 +12,7 @@ once for the check (``running_shop``), as they would to a server; the tests of a
 of a deploy without the key, start their own."""
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -35,6 +36,7 @@ from checks.harness import brief, client_of_the_shop, json_of, learner
 __all__ = [
     "kata_server_clock_in_utc",
     "kata_quick_logins",
+    "kata_alices_token",
     "test_a_token_without_an_expiry_is_refused",
     "test_an_expired_token_is_refused",
     "test_a_token_for_another_audience_or_none_is_refused",
@@ -93,9 +95,20 @@ def _quick_login(url: str) -> None:
     _write(url, f"UPDATE users SET hashed_password = '{ALICE_QUICK_HASH}' WHERE email = '{ALICE['email']}'")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def kata_quick_logins(running_shop) -> None:
     _quick_login(running_shop.database)
+
+
+@pytest.fixture(scope="module")
+async def kata_alices_token(request, running_shop, kata_quick_logins) -> str | None:
+    """Alice's token, issued once by POST /login for the attacks: each needs a token the app
+    issued, not a login of its own. None when logging in went wrong: each test then logs in
+    itself, and says what went wrong."""
+    with contextlib.suppress(Exception):
+        async with client_of_the_shop(vars(request.module), running_shop) as client:
+            return await _own_token(client)
+    return None
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -114,8 +127,10 @@ def _unverified(token: str) -> dict:
     return claims if isinstance(claims, dict) else {}
 
 
-async def _own_token(client) -> str:
-    """Alice's token, as POST /login issues it, or a finding."""
+async def _own_token(client, issued: str | None = None) -> str:
+    """Alice's token, as POST /login issues it (or ``issued``, when it already did), or a finding."""
+    if issued is not None:
+        return issued
     response = await client.post("/login", json=ALICE)
     body = json_of(response)
     token = body.get("access_token") if isinstance(body, dict) else None
@@ -174,10 +189,10 @@ def _without(claims: dict, name: str) -> dict:
     return {k: v for k, v in claims.items() if k != name}
 
 
-async def _app_key(client, ns: dict, attack: str) -> tuple[str, dict, str]:
+async def _app_key(client, ns: dict, attack: str, issued: str | None) -> tuple[str, dict, str]:
     """Alice's token, its claims, and the key that signs it; a finding when the check cannot sign
     a token the app accepts, as it needs to for ``attack``."""
-    token = await _own_token(client)
+    token = await _own_token(client, issued)
     own = await client.get("/me", headers=_bearer(token))
     expect(
         own.status_code == 200,
@@ -237,9 +252,9 @@ def _expect_refused(accepted: list, why: str, *, nudge: str, concept: str) -> No
 
 
 @pytest.mark.anyio
-async def test_a_token_without_an_expiry_is_refused(kata_ns, running_shop):
+async def test_a_token_without_an_expiry_is_refused(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        token, claims, key = await _app_key(client, kata_ns, "a token without an expiry")
+        token, claims, key = await _app_key(client, kata_ns, "a token without an expiry", kata_alices_token)
         accepted = await _attack(client, {"Alice's token without its exp claim, signed with the app's key":
                                           _sign(_without(claims, "exp"), key, token)})
     _expect_refused(
@@ -252,9 +267,9 @@ async def test_a_token_without_an_expiry_is_refused(kata_ns, running_shop):
 
 
 @pytest.mark.anyio
-async def test_an_expired_token_is_refused(kata_ns, running_shop):
+async def test_an_expired_token_is_refused(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        token, claims, key = await _app_key(client, kata_ns, "an expired token")
+        token, claims, key = await _app_key(client, kata_ns, "an expired token", kata_alices_token)
         now = int(time.time())
         expired = {**claims, "exp": now - 3600}
         if "iat" in claims:
@@ -271,9 +286,9 @@ async def test_an_expired_token_is_refused(kata_ns, running_shop):
 
 
 @pytest.mark.anyio
-async def test_a_token_for_another_audience_or_none_is_refused(kata_ns, running_shop):
+async def test_a_token_for_another_audience_or_none_is_refused(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        token, claims, key = await _app_key(client, kata_ns, "a token for another audience")
+        token, claims, key = await _app_key(client, kata_ns, "a token for another audience", kata_alices_token)
         accepted = await _attack(client, {
             "Alice's token for the audience warehouse-api, signed with the app's key":
                 _sign({**claims, "aud": "warehouse-api"}, key, token),
@@ -291,9 +306,9 @@ async def test_a_token_for_another_audience_or_none_is_refused(kata_ns, running_
 
 
 @pytest.mark.anyio
-async def test_a_token_from_another_issuer_or_none_is_refused(kata_ns, running_shop):
+async def test_a_token_from_another_issuer_or_none_is_refused(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        token, claims, key = await _app_key(client, kata_ns, "a token from another issuer")
+        token, claims, key = await _app_key(client, kata_ns, "a token from another issuer", kata_alices_token)
         accepted = await _attack(client, {
             "Alice's token issued by https://staging.bookshop.example, signed with the app's key":
                 _sign({**claims, "iss": "https://staging.bookshop.example"}, key, token),
@@ -310,9 +325,9 @@ async def test_a_token_from_another_issuer_or_none_is_refused(kata_ns, running_s
 
 
 @pytest.mark.anyio
-async def test_an_unsigned_token_is_refused(kata_ns, running_shop):
+async def test_an_unsigned_token_is_refused(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        claims = _unverified(await _own_token(client))
+        claims = _unverified(await _own_token(client, kata_alices_token))
         carol = {**claims, "sub": "3", "role": "staff"}
         accepted = await _attack(client, {"A token claiming to be Carol (staff), with alg none and no signature":
                                           jwt.encode(carol, None, algorithm="none")})
@@ -326,9 +341,9 @@ async def test_an_unsigned_token_is_refused(kata_ns, running_shop):
 
 
 @pytest.mark.anyio
-async def test_a_token_signed_with_another_key_is_refused(kata_ns, running_shop):
+async def test_a_token_signed_with_another_key_is_refused(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        token = await _own_token(client)
+        token = await _own_token(client, kata_alices_token)
         carol = {**_unverified(token), "sub": "3", "role": "staff"}
         accepted = await _attack(client, {"A token claiming to be Carol (staff), signed with the attacker's own key":
                                           _sign(carol, secrets.token_urlsafe(32), token)})
@@ -350,9 +365,9 @@ def _with_claims(token: str, **changes) -> str:
 
 
 @pytest.mark.anyio
-async def test_a_token_whose_claims_were_changed_is_refused(kata_ns, running_shop):
+async def test_a_token_whose_claims_were_changed_is_refused(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        token = await _own_token(client)
+        token = await _own_token(client, kata_alices_token)
         accepted = await _attack(client, {
             "Alice's own token with its role changed to staff, its signature kept": _with_claims(token, role="staff"),
             "Alice's own token with its sub changed to 3 (Carol), its signature kept": _with_claims(token, sub="3"),
@@ -480,9 +495,9 @@ async def _expect_no_key_of_its_own(ns: dict) -> None:
 
 
 @pytest.mark.anyio
-async def test_tokens_are_signed_with_the_configured_key_not_one_from_the_code(kata_ns, running_shop):
+async def test_tokens_are_signed_with_the_configured_key_not_one_from_the_code(kata_ns, running_shop, kata_alices_token):
     async with client_of_the_shop(kata_ns, running_shop) as client:
-        token = await _own_token(client)
+        token = await _own_token(client, kata_alices_token)
         key, where = _signing_key(token, kata_ns)
         if where == "configured":
             await _expect_no_key_of_its_own(kata_ns)
