@@ -11,6 +11,7 @@ meanwhile. A check passes only when every one of its tests ran here and passed. 
 """
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -228,6 +229,10 @@ def pytest_configure(config) -> None:
 def pytest_sessionstart(session) -> None:
     _results.clear()
     run.interrupted = ""
+    # What the process held before the check (a kernel's modules, FastAPI's, SQLAlchemy's) is
+    # left out of the garbage collector's passes until the check ends: one full pass over a warm
+    # process's objects took 0.13 s, in about one staff-only check in ten.
+    gc.freeze()
 
 
 def pytest_runtest_logstart(nodeid, location) -> None:
@@ -308,6 +313,7 @@ def passed(results: list[dict]) -> bool:
 
 
 def pytest_sessionfinish(session) -> None:
+    gc.unfreeze()
     if not run.expected:
         return
     _complete()
