@@ -396,24 +396,16 @@ async def test_the_shop_answers(client):
     assert (await client.get("/books")).status_code == 200
     assert (await client.post("/echo", json={"a": 1})).status_code == 201
 """
-_warmed = False
-
-
+@functools.cache
 def _warm_up() -> None:
-    global _warmed
-    if _warmed or not hasattr(os, "fork"):
+    if not hasattr(os, "fork"):
         return
-    _warmed = True
     _certificates()
-    from bookshop.db import DATABASE_URL_ENV
+    from unittest.mock import patch
 
-    saved = os.environ.get(DATABASE_URL_ENV)
-    with temporary_folder("kata-warm-up-") as scratch, contextlib.suppress(Exception):
+    # The run sets the database's URL: the environment is put back as it was afterwards.
+    with patch.dict(os.environ), temporary_folder("kata-warm-up-") as scratch, contextlib.suppress(Exception):
         _run_here([], [WARM_UP], False, False, scratch, False)
-    if saved is None:
-        os.environ.pop(DATABASE_URL_ENV, None)
-    else:
-        os.environ[DATABASE_URL_ENV] = saved
 
 
 _cache: dict[str, Grading] = {}
