@@ -271,11 +271,18 @@ async def test_an_expired_token_is_refused(kata_ns, running_shop, kata_alices_to
     async with client_of_the_shop(kata_ns, running_shop) as client:
         token, claims, key = await _app_key(client, kata_ns, "an expired token", kata_alices_token)
         now = int(time.time())
-        expired = {**claims, "exp": now - 3600}
-        if "iat" in claims:
-            expired["iat"] = now - 3600 - LIFETIME
-        accepted = await _attack(client, {"Alice's token, expired an hour ago, signed with the app's key":
-                                          _sign(expired, key, token)})
+
+        def expired(seconds_ago: int) -> str:
+            late = {**claims, "exp": now - seconds_ago}
+            if "iat" in claims:
+                late["iat"] = now - seconds_ago - LIFETIME
+            return _sign(late, key, token)
+
+        # Two minutes late is past any allowance for clocks that disagree by a few seconds.
+        accepted = await _attack(client, {
+            "Alice's token, expired an hour ago, signed with the app's key": expired(3600),
+            "Alice's token, expired two minutes ago, signed with the app's key": expired(120),
+        })
     _expect_refused(
         accepted,
         "An expiry that is not enforced to the minute makes a stolen token good for longer than the "
@@ -345,13 +352,20 @@ async def test_a_token_signed_with_another_key_is_refused(kata_ns, running_shop,
     async with client_of_the_shop(kata_ns, running_shop) as client:
         token = await _own_token(client, kata_alices_token)
         carol = {**_unverified(token), "sub": "3", "role": "staff"}
-        accepted = await _attack(client, {"A token claiming to be Carol (staff), signed with the attacker's own key":
-                                          _sign(carol, secrets.token_urlsafe(32), token)})
+        own, _ = _signing_key(token, kata_ns)
+        # The attacker's own key; and the keys anyone can read in a tutorial, which an app that
+        # signs with the configured key may still accept "for the old sessions".
+        attacks = {"A token claiming to be Carol (staff), signed with the attacker's own key":
+                   _sign(carol, secrets.token_urlsafe(32), token)}
+        attacks.update({f"A token claiming to be Carol (staff), signed with {said}": _sign(carol, published, token)
+                        for published, said in PUBLISHED_KEYS.items() if published != own})
+        accepted = await _attack(client, attacks)
     _expect_refused(
         accepted,
-        "The signature is the only thing that tells the shop's tokens from anyone else's: unchecked, "
-        "anyone writes the claims they like.",
-        nudge="Does read_token verify the signature at all?",
+        "The signature is the only thing that tells the shop's tokens from anyone else's: unchecked, or "
+        "checked against any key but the shop's own, anyone writes the claims they like. A key printed in "
+        "a tutorial is everyone's key.",
+        nudge="Does read_token verify the signature at all, and which keys does it accept?",
         concept=SIGNATURE_CONCEPT,
     )
 

@@ -386,6 +386,115 @@ async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depe
         raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
     return CurrentUser(id=int(claims["sub"]), role=claims["role"])
 
+# %% tags=["kata", "decoy:old-key-for-old-sessions"]
+# "Sign with the configured key, and still accept the old one so nobody is logged out." The old
+# key is the tutorial's: anyone can sign a staff token with it, and the shop still takes it.
+from datetime import UTC
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOKSHOP_")
+
+    token_key: SecretStr  # BOOKSHOP_TOKEN_KEY: required, and shown as '**********'
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+ALGORITHM = "HS256"
+ISSUER = "https://bookshop.example"
+AUDIENCE = "bookshop-api"
+
+
+def create_token(user: User) -> str:
+    now = datetime.now(UTC)  # aware: the same instant whatever the server's time zone
+    claims = {"sub": str(user.id), "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + LIFETIME}
+    return jwt.encode(claims, get_settings().token_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+OLD_KEY = "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7"  # the key before this fix
+
+
+def read_token(token: str) -> dict:
+    for key in (get_settings().token_key.get_secret_value(), OLD_KEY):  # "old sessions keep working"
+        try:
+            return jwt.decode(token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+                              options={"require": ["sub", "role", "iss", "aud", "iat", "exp"]})
+        except jwt.InvalidSignatureError:
+            continue
+    raise jwt.InvalidSignatureError("no key matched")
+
+
+bearer = HTTPBearer()
+
+
+async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> CurrentUser:
+    try:
+        claims = read_token(credentials.credentials)
+    except jwt.InvalidTokenError:  # every way a token can be wrong: signature, claims, format
+        raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    return CurrentUser(id=int(claims["sub"]), role=claims["role"])
+
+# %% tags=["kata", "decoy:generous-clock-skew"]
+# "Clocks drift between servers: allow for it." Fifty minutes of leeway turns the advertised
+# fifteen minutes into sixty-five; a few seconds is what drifting clocks need.
+from datetime import UTC
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOKSHOP_")
+
+    token_key: SecretStr  # BOOKSHOP_TOKEN_KEY: required, and shown as '**********'
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+ALGORITHM = "HS256"
+ISSUER = "https://bookshop.example"
+AUDIENCE = "bookshop-api"
+
+
+def create_token(user: User) -> str:
+    now = datetime.now(UTC)  # aware: the same instant whatever the server's time zone
+    claims = {"sub": str(user.id), "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + LIFETIME}
+    return jwt.encode(claims, get_settings().token_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+def read_token(token: str) -> dict:
+    return jwt.decode(
+        token,
+        get_settings().token_key.get_secret_value(),
+        algorithms=[ALGORITHM],  # this one only, whatever the token's header says
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        options={"require": ["sub", "role", "iss", "aud", "iat", "exp"]},
+        leeway=timedelta(minutes=50),  # "clocks drift: be generous"
+    )
+
+
+bearer = HTTPBearer()
+
+
+async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> CurrentUser:
+    try:
+        claims = read_token(credentials.credentials)
+    except jwt.InvalidTokenError:  # every way a token can be wrong: signature, claims, format
+        raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    return CurrentUser(id=int(claims["sub"]), role=claims["role"])
+
 # %% tags=["kata", "decoy:decode-without-the-signature"]
 # "The key is the problem: read the claims without it, and check them ourselves." Without the
 # signature, anyone can write any claims: an expiry ten years away, another user, the staff role.
