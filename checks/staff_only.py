@@ -8,13 +8,16 @@ would to a server; each test starts from the seeded orders and stock, and puts t
 every request that changed them."""
 
 import re
+import secrets
 import sqlite3
+import types
 from contextlib import closing
 
+import jwt
 import pytest
 from starlette.routing import Mount
 
-from bookshop.auth import bearer_header
+from bookshop.auth import bearer_header, issue_token
 from bookshop.observe import run_sql
 from checks.feedback import expect, fail
 from checks.harness import brief, client_of_the_shop, json_of, learner
@@ -64,12 +67,15 @@ def shop_orders(running_shop) -> str:
     return running_shop.database
 
 
-def _state(url: str) -> tuple:
-    """The stock of every book, the orders and their lines: what a staff route changes."""
+def _state(url: str, ns: dict) -> tuple:
+    """The stock of every book, the orders and their lines, and the back office's audit log: what
+    a staff route changes."""
+    audit = ns.get("audit_log")
     with closing(sqlite3.connect(url.split(":///", 1)[1])) as conn:
         return (dict(conn.execute("SELECT id, stock FROM books").fetchall()),
                 conn.execute("SELECT id, user_id FROM orders ORDER BY id").fetchall(),
-                conn.execute("SELECT order_id, book_id, quantity FROM order_lines ORDER BY id").fetchall())
+                conn.execute("SELECT order_id, book_id, quantity FROM order_lines ORDER BY id").fetchall(),
+                [str(entry) for entry in audit] if isinstance(audit, list) else [])
 
 
 def _changes(before: tuple, after: tuple) -> str:
@@ -83,8 +89,9 @@ def _changes(before: tuple, after: tuple) -> str:
         said.append(f"{', '.join(gone)} was deleted")
     if new:
         said.append(f"{', '.join(new)} appeared")
-    if not said and before != after:
+    if before[:3] != after[:3] and not said:
         said.append("the order lines changed")
+    said += [f"the audit log recorded {entry!r}" for entry in after[3][len(before[3]):]]
     return "; ".join(said)
 
 
@@ -151,12 +158,63 @@ async def _attempt(client, method: str, template: str, *, headers=None, params=N
     body = BODIES.get((method, template))
     if extra_body and isinstance(body, dict):
         body = {**body, **extra_body}
+    elif extra_body and body is None and method not in ("GET", "HEAD"):
+        body = extra_body  # a route with no body of its own may still read one
     return await client.request(method, _url(template), json=body, headers=headers or {}, params=params or {})
 
 
 def _claim_value(annotation) -> str:
     text = str(annotation)
     return "true" if "bool" in text else str(CAROL) if "int" in text else "staff"
+
+
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
+# Names a request needs as they are; setting them to a claim would break the request, not test it.
+PROTOCOL = {"authorization", "cookie", "host", "content-type", "content-length", "transfer-encoding",
+            "connection", "accept", "accept-encoding", "user-agent"}
+
+
+def _names_in_code(ns: dict) -> set[str]:
+    """The strings in the notebook's own functions (and its classes' methods) that could name a
+    header, a cookie, a query parameter or a JSON field: where an app may read a claim through
+    ``request.headers``, ``request.cookies`` or ``await request.json()``, under a name of its own
+    that the front end knows, and so does anyone who reads the front end."""
+    codes = []
+    for value in list(ns.values()):
+        if getattr(value, "__module__", None) != ns.get("__name__"):
+            continue
+        if isinstance(value, types.FunctionType):
+            codes.append(value.__code__)
+        elif isinstance(value, type):
+            codes += [f.__code__ for f in vars(value).values() if isinstance(f, types.FunctionType)]
+    found: set[str] = set()
+    while codes:
+        for constant in codes.pop().co_consts:
+            if isinstance(constant, str) and NAME.fullmatch(constant) and constant.lower() not in PROTOCOL:
+                found.add(constant)
+            elif isinstance(constant, types.CodeType):
+                codes.append(constant)
+    return found
+
+
+def _read_by(route) -> set[str]:
+    """Every parameter name the route and its dependencies declare (path, query, header, cookie,
+    body): a claim under one of those names would fail validation, and hide what it tests."""
+    names: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(dependant) -> None:
+        if dependant is None or id(dependant) in seen:
+            return
+        seen.add(id(dependant))
+        for kind in ("path", "query", "header", "cookie", "body"):
+            for field in getattr(dependant, f"{kind}_params", None) or []:
+                names.update(n for n in (getattr(field, "alias", None), getattr(field, "name", None)) if isinstance(n, str))
+        for sub in getattr(dependant, "dependencies", None) or []:
+            walk(sub)
+
+    walk(getattr(route, "dependant", None))
+    return names
 
 
 def _declared(route) -> dict[str, dict[str, str]]:
@@ -188,9 +246,9 @@ async def test_a_customer_is_refused_with_403_on_every_staff_route(kata_ns, runn
     let_in, changed, other = [], [], []
     async with client_of_the_shop(kata_ns, running_shop) as client:
         for method, template, _ in routes:
-            before = _state(shop_orders)
+            before = _state(shop_orders, kata_ns)
             response = await _attempt(client, method, template, headers=bearer_header(ALICE, "customer"))
-            change = _changes(before, _state(shop_orders))
+            change = _changes(before, _state(shop_orders, kata_ns))
             if response.is_success:
                 let_in.append(f"{_label(method, template)} answered {brief(response, 90)}"
                               + (f" ({change})" if change else ""))
@@ -214,7 +272,7 @@ async def test_a_customer_is_refused_with_403_on_every_staff_route(kata_ns, runn
         fail(
             f"With Alice's token, these staff routes refused her, but only after acting: {'; '.join(changed)}.",
             "A refusal that comes after the refund or the stock change protects nothing: the money "
-            "and the stock are gone, whatever the status code says.",
+            "and the stock are gone, or the records say they are, whatever the status code says.",
             nudge="At which point of the request does your staff check run: before the route does "
                   "anything, or after?",
             concept=AUTHZ_CONCEPT,
@@ -236,14 +294,19 @@ async def test_a_customer_is_refused_with_403_on_every_staff_route(kata_ns, runn
 async def test_a_caller_without_a_valid_token_is_asked_to_log_in_on_every_staff_route(kata_ns, running_shop, shop_orders):
     app = learner(kata_ns, "app")
     routes = _staff_routes(app)
-    callers = (("with no token", {}), ("with a token that is not one", {"Authorization": "Bearer not-a-token"}))
+    carol = jwt.decode(issue_token(CAROL, "staff"), options={"verify_signature": False})
+    callers = (("with no token", {}), ("with a token that is not one", {"Authorization": "Bearer not-a-token"}),
+               ("with a token claiming to be Carol (staff), signed with the attacker's own key",
+                {"Authorization": f"Bearer {issue_token(CAROL, 'staff', key=secrets.token_urlsafe(32))}"}),
+               ("with an unsigned token (alg none) claiming to be Carol (staff)",
+                {"Authorization": f"Bearer {jwt.encode(carol, None, algorithm='none')}"}))
     let_in, wrong = [], []
     async with client_of_the_shop(kata_ns, running_shop) as client:
         for method, template, _ in routes:
             for who, headers in callers:
-                before = _state(shop_orders)
+                before = _state(shop_orders, kata_ns)
                 response = await _attempt(client, method, template, headers=headers)
-                change = _changes(before, _state(shop_orders))
+                change = _changes(before, _state(shop_orders, kata_ns))
                 challenge = response.headers.get("www-authenticate", "")
                 if response.is_success or change:
                     let_in.append(f"{_label(method, template)} {who} answered {brief(response, 80)}"
@@ -256,9 +319,9 @@ async def test_a_caller_without_a_valid_token_is_asked_to_log_in_on_every_staff_
     if let_in:
         fail(
             f"Without a valid token, these staff routes did what was asked: {'; '.join(let_in)}.",
-            "Anyone on the internet, with no account at all, reads or changes the back office: the "
-            "route never asks who is calling.",
-            nudge="Which staff route does not ask who is calling at all?",
+            "Anyone on the internet, with no account, or with a token they signed themselves, reads or "
+            "changes the back office.",
+            nudge="Which staff route does not ask who is calling, or believes a token the shop did not sign?",
             concept=AUTHZ_CONCEPT,
         )
     expect(
@@ -279,37 +342,49 @@ async def test_a_customer_whose_request_claims_to_be_staff_is_still_refused(kata
     app = learner(kata_ns, "app")
     routes = _staff_routes(app)
     let_in = []
+    in_code = _names_in_code(kata_ns)
     async with client_of_the_shop(kata_ns, running_shop) as client:
         for method, template, route in routes:
             declared = _declared(route)
-            headers = {**CLAIM_HEADERS, **declared["header"]}
-            cookies = {**CLAIM_COOKIES, **declared["cookie"]}
-            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-            headers.update(bearer_header(ALICE, "customer"))
-            params = {**CLAIM_QUERY, **declared["query"]}
-            before = _state(shop_orders)
-            claimed = await _attempt(client, method, template, headers=headers, params=params,
-                                     extra_body={"role": "staff", "is_staff": True})
-            change = _changes(before, _state(shop_orders))
-            if change:
-                _reset(shop_orders)
-            if not (claimed.is_success or change):
+            body_fields = set(BODIES.get((method, template)) or {})
+            own_names = sorted(in_code - _read_by(route) - body_fields)
+            # A name of the app's own is tried as staff, then as the flags "true" and "1".
+            for value in ("staff", "true", "1") if own_names else ("staff",):
+                own = {name: value for name in own_names}
+                headers = {**CLAIM_HEADERS, **own, **declared["header"]}
+                cookies = {**CLAIM_COOKIES, **own, **declared["cookie"]}
+                headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+                headers.update(bearer_header(ALICE, "customer"))
+                params = {**CLAIM_QUERY, **own, **declared["query"]}
+                before = _state(shop_orders, kata_ns)
+                claimed = await _attempt(client, method, template, headers=headers, params=params,
+                                         extra_body={"role": "staff", "is_staff": True, **own})
+                change = _changes(before, _state(shop_orders, kata_ns))
+                if change:
+                    _reset(shop_orders)
+                if claimed.is_success or change:
+                    break
+            else:
                 continue
             plain = await _attempt(client, method, template, headers=bearer_header(ALICE, "customer"))
             _reset(shop_orders)
-            own = [name for values in declared.values() for name in values]
+            reads = [name for values in declared.values() for name in values]
             said = f"{_label(method, template)} answered {brief(claimed, 70)}" + (f" ({change})" if change else "")
             if plain.is_success:
                 said += " (it lets her in without any claim, too)"
-            elif own:
-                said += f" (without the claims it answered {plain.status_code}; the route reads {', '.join(own)})"
+            elif reads:
+                said += f" (without the claims it answered {plain.status_code}; the route reads {', '.join(reads)})"
+            elif own_names:
+                said += (f" (without the claims it answered {plain.status_code}; the claims included "
+                         f"{', '.join(own_names[:6])}{' and more' if len(own_names) > 6 else ''} set to {value!r})")
             let_in.append(said)
     expect(
         not let_in,
         f"With Alice's token (a customer), and the request claiming staff in every way a client can "
         f"(headers such as X-Role: staff, query parameters such as role=staff, cookies, a role in the "
-        f"JSON, and every header, query parameter or cookie the route itself reads, set to a staff "
-        f"value), these staff routes let her in: {'; '.join(let_in)}.",
+        f"JSON, every header, query parameter or cookie the route itself reads, set to a staff "
+        f"value, and every name the notebook's code holds, set to staff, true and 1), these staff "
+        f"routes let her in: {'; '.join(let_in)}.",
         "Every header, query parameter, cookie and body field is written by the client: a customer "
         "types X-Role: staff as easily as the staff pages do. Only what the shop signed (the token's "
         "claims) or stores (the users table) can say what a caller is.",

@@ -214,6 +214,237 @@ async def refund(order_id: int, user: CurrentUserDep, session: SessionDep) -> Re
 
 app.include_router(admin)
 
+# %% tags=["kata", "decoy:console-header"]
+# "Let the back-office console in: it sends its own header." The header is written by the client,
+# like every header: a customer who reads the console's requests sends it too.
+app = FastAPI(lifespan=lifespan)
+
+
+async def require_staff(request: Request, user: CurrentUserDep) -> CurrentUser:
+    # The staff pages send this header, the shop's front end never does.
+    if user.role != "staff" and request.headers.get("x-backoffice-console") != "1":
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Staff only")
+    return user
+
+
+# Every route of this router, today's and the ones added later, runs require_staff first.
+admin = APIRouter(prefix="/admin", tags=["staff"], dependencies=[Depends(require_staff)])
+
+
+@admin.get("/orders")
+async def every_order(session: SessionDep) -> list[OrderOut]:
+    orders = await session.scalars(select(Order).options(selectinload(Order.lines)).order_by(Order.id))
+    return [OrderOut.model_validate(order) for order in orders]
+
+
+@admin.post("/books/{book_id}/stock")
+async def change_stock(book_id: int, body: StockChange, user: CurrentUserDep, session: SessionDep) -> BookOut:
+    # CurrentUserDep again: FastAPI runs it once per request and hands both the same user.
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    if book.stock + body.change < 0:
+        raise HTTPException(status_code=409, detail=f"Only {book.stock} copies in stock")
+    book.stock += body.change
+    audit(user, f"stock of book {book_id} {body.change:+d}")
+    await session.commit()
+    return BookOut.model_validate(book)
+
+
+@admin.post("/orders/{order_id}/refund")
+async def refund(order_id: int, user: CurrentUserDep, session: SessionDep) -> Refund:
+    order = await load_order(session, order_id)
+    refunded = 0
+    for line in order.lines:
+        book = await session.get(Book, line.book_id)
+        book.stock += line.quantity
+        refunded += book.price_cents * line.quantity
+    await session.delete(order)
+    audit(user, f"refunded order {order_id}: {refunded} cents")
+    await session.commit()
+    return Refund(order_id=order_id, refunded_cents=refunded)
+
+
+app.include_router(admin)
+
+# %% tags=["kata", "decoy:acting-as-in-the-body"]
+# "The back office says whom it acts as, in the request." The body is the client's too.
+app = FastAPI(lifespan=lifespan)
+
+
+async def require_staff(request: Request, user: CurrentUserDep) -> CurrentUser:
+    role = user.role
+    if request.method == "POST":  # the back office says whom it acts as
+        try:
+            role = (await request.json()).get("acting_as", role)
+        except ValueError:
+            pass
+    if role != "staff":
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Staff only")
+    return user
+
+
+# Every route of this router, today's and the ones added later, runs require_staff first.
+admin = APIRouter(prefix="/admin", tags=["staff"], dependencies=[Depends(require_staff)])
+
+
+@admin.get("/orders")
+async def every_order(session: SessionDep) -> list[OrderOut]:
+    orders = await session.scalars(select(Order).options(selectinload(Order.lines)).order_by(Order.id))
+    return [OrderOut.model_validate(order) for order in orders]
+
+
+@admin.post("/books/{book_id}/stock")
+async def change_stock(book_id: int, body: StockChange, user: CurrentUserDep, session: SessionDep) -> BookOut:
+    # CurrentUserDep again: FastAPI runs it once per request and hands both the same user.
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    if book.stock + body.change < 0:
+        raise HTTPException(status_code=409, detail=f"Only {book.stock} copies in stock")
+    book.stock += body.change
+    audit(user, f"stock of book {book_id} {body.change:+d}")
+    await session.commit()
+    return BookOut.model_validate(book)
+
+
+@admin.post("/orders/{order_id}/refund")
+async def refund(order_id: int, user: CurrentUserDep, session: SessionDep) -> Refund:
+    order = await load_order(session, order_id)
+    refunded = 0
+    for line in order.lines:
+        book = await session.get(Book, line.book_id)
+        book.stock += line.quantity
+        refunded += book.price_cents * line.quantity
+    await session.delete(order)
+    audit(user, f"refunded order {order_id}: {refunded} cents")
+    await session.commit()
+    return Refund(order_id=order_id, refunded_cents=refunded)
+
+
+app.include_router(admin)
+
+# %% tags=["kata", "decoy:role-from-an-unchecked-token"]
+# "The role is in the token: read it there." Decoded without its signature, the token says
+# whatever its writer wants: any caller signs one that says staff.
+import jwt
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+app = FastAPI(lifespan=lifespan)
+
+
+unchecked = HTTPBearer(auto_error=False)
+
+
+async def require_staff(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(unchecked)]) -> CurrentUser:
+    # "Just read the role from the token": decoded, but its signature never checked.
+    if credentials is None:
+        raise HTTPException(status_code=401, detail="Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        claims = jwt.decode(credentials.credentials, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise HTTPException(status_code=401, detail="Invalid token", headers={"WWW-Authenticate": "Bearer"})
+    if claims.get("role") != "staff":
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Staff only")
+    return CurrentUser(id=int(claims["sub"]), role=claims["role"])
+
+
+# Every route of this router, today's and the ones added later, runs require_staff first.
+admin = APIRouter(prefix="/admin", tags=["staff"], dependencies=[Depends(require_staff)])
+
+
+@admin.get("/orders")
+async def every_order(session: SessionDep) -> list[OrderOut]:
+    orders = await session.scalars(select(Order).options(selectinload(Order.lines)).order_by(Order.id))
+    return [OrderOut.model_validate(order) for order in orders]
+
+
+@admin.post("/books/{book_id}/stock")
+async def change_stock(book_id: int, body: StockChange, user: Annotated[CurrentUser, Depends(require_staff)], session: SessionDep) -> BookOut:
+    # CurrentUserDep again: FastAPI runs it once per request and hands both the same user.
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    if book.stock + body.change < 0:
+        raise HTTPException(status_code=409, detail=f"Only {book.stock} copies in stock")
+    book.stock += body.change
+    audit(user, f"stock of book {book_id} {body.change:+d}")
+    await session.commit()
+    return BookOut.model_validate(book)
+
+
+@admin.post("/orders/{order_id}/refund")
+async def refund(order_id: int, user: Annotated[CurrentUser, Depends(require_staff)], session: SessionDep) -> Refund:
+    order = await load_order(session, order_id)
+    refunded = 0
+    for line in order.lines:
+        book = await session.get(Book, line.book_id)
+        book.stock += line.quantity
+        refunded += book.price_cents * line.quantity
+    await session.delete(order)
+    audit(user, f"refunded order {order_id}: {refunded} cents")
+    await session.commit()
+    return Refund(order_id=order_id, refunded_cents=refunded)
+
+
+app.include_router(admin)
+
+# %% tags=["kata", "decoy:refused-before-the-commit"]
+# "Check the role just before the commit: the database never sees a customer's change." The audit
+# log does: it records a refund and a stock change that never happened, by a customer.
+app = FastAPI(lifespan=lifespan)
+
+
+async def require_staff(user: CurrentUserDep) -> CurrentUser:
+    # Authentication first (CurrentUserDep: no valid token, 401), then authorization: the role
+    # comes from the token the shop signed, never from anything else the client sends.
+    if user.role != "staff":
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Staff only")
+    return user
+
+
+# Every route of this router, today's and the ones added later, runs require_staff first.
+admin = APIRouter(prefix="/admin", tags=["staff"])
+
+
+@admin.get("/orders", dependencies=[Depends(require_staff)])
+async def every_order(session: SessionDep) -> list[OrderOut]:
+    orders = await session.scalars(select(Order).options(selectinload(Order.lines)).order_by(Order.id))
+    return [OrderOut.model_validate(order) for order in orders]
+
+
+@admin.post("/books/{book_id}/stock")
+async def change_stock(book_id: int, body: StockChange, user: CurrentUserDep, session: SessionDep) -> BookOut:
+    # CurrentUserDep again: FastAPI runs it once per request and hands both the same user.
+    book = await session.get(Book, book_id)
+    if book is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    if book.stock + body.change < 0:
+        raise HTTPException(status_code=409, detail=f"Only {book.stock} copies in stock")
+    book.stock += body.change
+    audit(user, f"stock of book {book_id} {body.change:+d}")
+    await require_staff(user)  # before the commit: nothing is saved for a customer
+    await session.commit()
+    return BookOut.model_validate(book)
+
+
+@admin.post("/orders/{order_id}/refund")
+async def refund(order_id: int, user: CurrentUserDep, session: SessionDep) -> Refund:
+    order = await load_order(session, order_id)
+    refunded = 0
+    for line in order.lines:
+        book = await session.get(Book, line.book_id)
+        book.stock += line.quantity
+        refunded += book.price_cents * line.quantity
+    await session.delete(order)
+    audit(user, f"refunded order {order_id}: {refunded} cents")
+    await require_staff(user)
+    await session.commit()
+    return Refund(order_id=order_id, refunded_cents=refunded)
+
+
+app.include_router(admin)
+
 # %% tags=["kata", "decoy:hidden-from-the-schema"]
 # "Take the back office out of /docs: what nobody can see, nobody can call." The routes vanish from
 # the OpenAPI document and stay exactly as callable as before, by anyone who has the URL.
