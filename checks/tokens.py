@@ -13,23 +13,29 @@ of a deploy without the key, start their own."""
 
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
 import sqlite3
+import sys
+import tempfile
 import time
 import types
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 
 import jwt
 import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from bookshop.auth import TOKEN_KEY_ENV
 from bookshop.client import local_time_zone, open_client
+from bookshop.serving import shop_module
 from checks.feedback import expect, fail
 from checks.harness import brief, client_of_the_shop, json_of, learner
 
@@ -454,43 +460,86 @@ async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_mi
 
 
 def _strings_in_code(ns: dict) -> set[str]:
-    """The string constants of the functions the notebook defines, nested functions included."""
-    found, codes = set(), [value.__code__ for value in list(ns.values()) if isinstance(value, types.FunctionType)
-                           and value.__module__ == ns.get("__name__")]
+    """The string constants of the functions and classes the notebook defines, nested functions,
+    methods, class attributes and the defaults of settings fields included."""
+    codes, found = [], set()
+    for value in list(ns.values()):
+        if getattr(value, "__module__", None) != ns.get("__name__"):
+            continue
+        if isinstance(value, types.FunctionType):
+            codes.append(value.__code__)
+        elif isinstance(value, type):
+            for member in vars(value).values():
+                if isinstance(member, str):
+                    found.add(member)
+                elif isinstance(member, types.FunctionType):
+                    codes.append(member.__code__)
+            for field in (getattr(value, "model_fields", None) or {}).values():
+                default = getattr(field, "default", None)
+                default = default.get_secret_value() if isinstance(default, SecretStr) else default
+                if isinstance(default, str):
+                    found.add(default)
     while codes:
         for constant in codes.pop().co_consts:
             if isinstance(constant, str) and 0 < len(constant) < 1000:
                 found.add(constant)
             elif isinstance(constant, types.CodeType):
                 codes.append(constant)
-    return found
+    return {text for text in found if 0 < len(text) < 1000}
+
+
+# The line of the shipped shop that stands in for the deployment, which sets the key.
+THE_DEPLOYMENT_SETS_THE_KEY = 'os.environ.setdefault("BOOKSHOP_TOKEN_KEY", secrets.token_urlsafe(32))'
+
+
+@contextlib.contextmanager
+def _started_afresh(ns: dict) -> Iterator[dict | None]:
+    """The notebook's code imported as the process of a deploy that forgot the key imports it:
+    without the shipped line that sets the key, with the environment as it is. Its namespace, or
+    None when importing it raised (refusing to start)."""
+    with tempfile.TemporaryDirectory(prefix="kata-deploy-") as folder:
+        name = f"kata_deploy_{secrets.token_hex(4)}"
+        path = shop_module(ns, Path(folder), name=name)
+        path.write_text(path.read_text(encoding="utf-8").replace(THE_DEPLOYMENT_SETS_THE_KEY, "pass"), encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # for what resolves annotations through the module
+        try:
+            try:
+                spec.loader.exec_module(module)
+            except Exception:  # noqa: BLE001 - the code refused to start: the test reads None
+                yield None
+                return
+            yield vars(module)
+        finally:
+            sys.modules.pop(name, None)
 
 
 async def _expect_no_key_of_its_own(ns: dict) -> None:
     """A deploy that forgets to set the key: the app may refuse to start or to log anyone in, but
-    a token signed with a key from the code is one anybody who reads that code can forge."""
-    def forget_cached_settings() -> None:  # as a new process would start: nothing read yet
-        for value in list(ns.values()):
-            if callable(getattr(value, "cache_clear", None)):
-                value.cache_clear()
-
+    a token signed with a key from the code is one anybody who reads that code can forge. The
+    notebook's code is imported afresh, as the deploy's process would, so a key read when a cell
+    ran is read again, without the setting."""
     configured = os.environ.pop(TOKEN_KEY_ENV, None)
-    forget_cached_settings()
+    login, fresh = None, None
     try:
-        async with open_client(learner(ns, "app")) as client:
-            login = await client.post("/login", json=ALICE)
-    except Exception:  # noqa: BLE001 - refusing to start without its key is the right answer
-        return
+        with _started_afresh(ns) as fresh:
+            if fresh is None or not isinstance(fresh.get("app"), FastAPI):
+                return
+            try:
+                async with open_client(fresh["app"]) as client:
+                    login = await client.post("/login", json=ALICE)
+            except Exception:  # noqa: BLE001 - refusing to start without its key is the right answer
+                return
     finally:
         if configured is not None:
             os.environ[TOKEN_KEY_ENV] = configured
-        forget_cached_settings()
     body = json_of(login)
     token = body.get("access_token") if login.status_code == 200 and isinstance(body, dict) else None
     if not isinstance(token, str) or not _unverified(token):
         return
-    key, where = _signing_key(token, ns)
-    if where == "unknown" and any(_verifies(token, text) for text in _strings_in_code(ns)):
+    key, where = _signing_key(token, fresh)
+    if where == "unknown" and any(_verifies(token, text) for text in _strings_in_code(fresh)):
         where = "code"
     signed = {"published": f"with {PUBLISHED_KEYS.get(key, 'a published key')}",
               "notebook": "with a string the notebook defines", "code": "with a string written in the code"}

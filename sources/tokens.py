@@ -495,6 +495,109 @@ async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depe
         raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
     return CurrentUser(id=int(claims["sub"]), role=claims["role"])
 
+# %% tags=["kata", "decoy:environment-or-the-tutorial-key"]
+# "os.environ.get with a default, read once at import." With the setting there, the check's
+# process signs with it; a deploy without it signs with the tutorial's key.
+import os
+from datetime import UTC
+from types import SimpleNamespace
+
+from pydantic import SecretStr
+
+
+# Read once, when the cell runs: the deploy's environment, or the tutorial's key.
+SECRET_KEY = os.environ.get("BOOKSHOP_TOKEN_KEY", "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7")
+
+
+def get_settings() -> SimpleNamespace:
+    return SimpleNamespace(token_key=SecretStr(SECRET_KEY))
+
+
+ALGORITHM = "HS256"
+ISSUER = "https://bookshop.example"
+AUDIENCE = "bookshop-api"
+
+
+def create_token(user: User) -> str:
+    now = datetime.now(UTC)  # aware: the same instant whatever the server's time zone
+    claims = {"sub": str(user.id), "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + LIFETIME}
+    return jwt.encode(claims, get_settings().token_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+def read_token(token: str) -> dict:
+    return jwt.decode(
+        token,
+        get_settings().token_key.get_secret_value(),
+        algorithms=[ALGORITHM],  # this one only, whatever the token's header says
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        options={"require": ["sub", "role", "iss", "aud", "iat", "exp"]},  # absent is refused too
+    )
+
+
+bearer = HTTPBearer()
+
+
+async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> CurrentUser:
+    try:
+        claims = read_token(credentials.credentials)
+    except jwt.InvalidTokenError:  # every way a token can be wrong: signature, claims, format
+        raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    return CurrentUser(id=int(claims["sub"]), role=claims["role"])
+
+# %% tags=["kata", "decoy:a-default-to-change-in-production"]
+# "Give the setting a default that says to change it." The one deploy that forgets signs with a
+# key written in the code, and nothing says so.
+from datetime import UTC
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOKSHOP_")
+
+    token_key: SecretStr = SecretStr("change-me-in-production")  # "the deploy sets the real one"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+ALGORITHM = "HS256"
+ISSUER = "https://bookshop.example"
+AUDIENCE = "bookshop-api"
+
+
+def create_token(user: User) -> str:
+    now = datetime.now(UTC)  # aware: the same instant whatever the server's time zone
+    claims = {"sub": str(user.id), "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + LIFETIME}
+    return jwt.encode(claims, get_settings().token_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+def read_token(token: str) -> dict:
+    return jwt.decode(
+        token,
+        get_settings().token_key.get_secret_value(),
+        algorithms=[ALGORITHM],  # this one only, whatever the token's header says
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        options={"require": ["sub", "role", "iss", "aud", "iat", "exp"]},  # absent is refused too
+    )
+
+
+bearer = HTTPBearer()
+
+
+async def current_user(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> CurrentUser:
+    try:
+        claims = read_token(credentials.credentials)
+    except jwt.InvalidTokenError:  # every way a token can be wrong: signature, claims, format
+        raise HTTPException(status_code=401, detail="Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    return CurrentUser(id=int(claims["sub"]), role=claims["role"])
+
 # %% tags=["kata", "decoy:decode-without-the-signature"]
 # "The key is the problem: read the claims without it, and check them ourselves." Without the
 # signature, anyone can write any claims: an expiry ten years away, another user, the staff role.
