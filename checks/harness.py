@@ -12,6 +12,7 @@ meanwhile. A check passes only when every one of its tests ran here and passed. 
 
 import contextlib
 import gc
+import types
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from bookshop.client import SERVER_ERRORS, Running, client_of, open_client, running
 from bookshop.db import DATABASE_URL_ENV, fresh_database
@@ -43,6 +45,36 @@ def learner(ns: dict, name: str):
             "old name back, then run the cells again.",
         )
     return ns[name]
+
+
+def strings_in_code(ns: dict) -> set[str]:
+    """The string constants of the functions and classes the notebook defines, nested functions,
+    methods, class attributes and the defaults of settings fields included: the keys, header
+    names and flags an app holds in its code, which an attacker who reads it knows too."""
+    codes, found = [], set()
+    for value in list(ns.values()):
+        if getattr(value, "__module__", None) != ns.get("__name__"):
+            continue
+        if isinstance(value, types.FunctionType):
+            codes.append(value.__code__)
+        elif isinstance(value, type):
+            for member in vars(value).values():
+                if isinstance(member, str):
+                    found.add(member)
+                elif isinstance(member, types.FunctionType):
+                    codes.append(member.__code__)
+            for field in (getattr(value, "model_fields", None) or {}).values():
+                default = getattr(field, "default", None)
+                default = default.get_secret_value() if isinstance(default, SecretStr) else default
+                if isinstance(default, str):
+                    found.add(default)
+    while codes:
+        for constant in codes.pop().co_consts:
+            if isinstance(constant, str) and 0 < len(constant) < 1000:
+                found.add(constant)
+            elif isinstance(constant, types.CodeType):
+                codes.append(constant)
+    return {text for text in found if 0 < len(text) < 1000}
 
 
 def json_of(response):

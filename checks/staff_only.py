@@ -10,7 +10,6 @@ every request that changed them."""
 import re
 import secrets
 import sqlite3
-import types
 from contextlib import closing
 
 import jwt
@@ -20,7 +19,7 @@ from starlette.routing import Mount
 from bookshop.auth import bearer_header, issue_token
 from bookshop.observe import run_sql
 from checks.feedback import expect, fail
-from checks.harness import brief, client_of_the_shop, json_of, learner
+from checks.harness import brief, client_of_the_shop, json_of, learner, strings_in_code
 
 __all__ = [
     "shop_orders",
@@ -175,26 +174,11 @@ PROTOCOL = {"authorization", "cookie", "host", "content-type", "content-length",
 
 
 def _names_in_code(ns: dict) -> set[str]:
-    """The strings in the notebook's own functions (and its classes' methods) that could name a
-    header, a cookie, a query parameter or a JSON field: where an app may read a claim through
-    ``request.headers``, ``request.cookies`` or ``await request.json()``, under a name of its own
-    that the front end knows, and so does anyone who reads the front end."""
-    codes = []
-    for value in list(ns.values()):
-        if getattr(value, "__module__", None) != ns.get("__name__"):
-            continue
-        if isinstance(value, types.FunctionType):
-            codes.append(value.__code__)
-        elif isinstance(value, type):
-            codes += [f.__code__ for f in vars(value).values() if isinstance(f, types.FunctionType)]
-    found: set[str] = set()
-    while codes:
-        for constant in codes.pop().co_consts:
-            if isinstance(constant, str) and NAME.fullmatch(constant) and constant.lower() not in PROTOCOL:
-                found.add(constant)
-            elif isinstance(constant, types.CodeType):
-                codes.append(constant)
-    return found
+    """The strings in the notebook's code that could name a header, a cookie, a query parameter or
+    a JSON field: where an app may read a claim through ``request.headers``, ``request.cookies``
+    or ``await request.json()``, under a name of its own that the front end knows, and so does
+    anyone who reads the front end."""
+    return {text for text in strings_in_code(ns) if NAME.fullmatch(text) and text.lower() not in PROTOCOL}
 
 
 def _read_by(route) -> set[str]:

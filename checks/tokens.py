@@ -21,7 +21,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-import types
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
@@ -37,7 +36,7 @@ from bookshop.auth import TOKEN_KEY_ENV
 from bookshop.client import local_time_zone, open_client
 from bookshop.serving import shop_module
 from checks.feedback import expect, fail
-from checks.harness import brief, client_of_the_shop, json_of, learner
+from checks.harness import brief, client_of_the_shop, json_of, learner, strings_in_code
 
 __all__ = [
     "kata_server_clock_in_utc",
@@ -459,35 +458,6 @@ async def test_a_token_issued_on_a_server_outside_utc_lasts_the_advertised_15_mi
         )
 
 
-def _strings_in_code(ns: dict) -> set[str]:
-    """The string constants of the functions and classes the notebook defines, nested functions,
-    methods, class attributes and the defaults of settings fields included."""
-    codes, found = [], set()
-    for value in list(ns.values()):
-        if getattr(value, "__module__", None) != ns.get("__name__"):
-            continue
-        if isinstance(value, types.FunctionType):
-            codes.append(value.__code__)
-        elif isinstance(value, type):
-            for member in vars(value).values():
-                if isinstance(member, str):
-                    found.add(member)
-                elif isinstance(member, types.FunctionType):
-                    codes.append(member.__code__)
-            for field in (getattr(value, "model_fields", None) or {}).values():
-                default = getattr(field, "default", None)
-                default = default.get_secret_value() if isinstance(default, SecretStr) else default
-                if isinstance(default, str):
-                    found.add(default)
-    while codes:
-        for constant in codes.pop().co_consts:
-            if isinstance(constant, str) and 0 < len(constant) < 1000:
-                found.add(constant)
-            elif isinstance(constant, types.CodeType):
-                codes.append(constant)
-    return {text for text in found if 0 < len(text) < 1000}
-
-
 # The line of the shipped shop that stands in for the deployment, which sets the key.
 THE_DEPLOYMENT_SETS_THE_KEY = 'os.environ.setdefault("BOOKSHOP_TOKEN_KEY", secrets.token_urlsafe(32))'
 
@@ -539,7 +509,7 @@ async def _expect_no_key_of_its_own(ns: dict) -> None:
     if not isinstance(token, str) or not _unverified(token):
         return
     key, where = _signing_key(token, fresh)
-    if where == "unknown" and any(_verifies(token, text) for text in _strings_in_code(fresh)):
+    if where == "unknown" and any(_verifies(token, text) for text in strings_in_code(fresh)):
         where = "code"
     signed = {"published": f"with {PUBLISHED_KEYS.get(key, 'a published key')}",
               "notebook": "with a string the notebook defines", "code": "with a string written in the code"}
