@@ -70,7 +70,7 @@ def strings_in_code(ns: dict) -> set[str]:
                     found.add(default)
     while codes:
         for constant in codes.pop().co_consts:
-            if isinstance(constant, str) and 0 < len(constant) < 1000:
+            if isinstance(constant, str):
                 found.add(constant)
             elif isinstance(constant, types.CodeType):
                 codes.append(constant)

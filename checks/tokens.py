@@ -19,12 +19,10 @@ import os
 import secrets
 import sqlite3
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 
 import jwt
 import pytest
@@ -34,6 +32,7 @@ from pydantic import SecretStr
 
 from bookshop.auth import TOKEN_KEY_ENV
 from bookshop.client import local_time_zone, open_client
+from bookshop.scratch import temporary_folder
 from bookshop.serving import shop_module
 from checks.feedback import expect, fail
 from checks.harness import brief, client_of_the_shop, json_of, learner, strings_in_code
@@ -467,9 +466,9 @@ def _started_afresh(ns: dict) -> Iterator[dict | None]:
     """The notebook's code imported as the process of a deploy that forgot the key imports it:
     without the shipped line that sets the key, with the environment as it is. Its namespace, or
     None when importing it raised (refusing to start)."""
-    with tempfile.TemporaryDirectory(prefix="kata-deploy-") as folder:
+    with temporary_folder("kata-deploy-") as folder:
         name = f"kata_deploy_{secrets.token_hex(4)}"
-        path = shop_module(ns, Path(folder), name=name)
+        path = shop_module(ns, folder, name=name)
         path.write_text(path.read_text(encoding="utf-8").replace(THE_DEPLOYMENT_SETS_THE_KEY, "pass"), encoding="utf-8")
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
