@@ -172,26 +172,27 @@ from bookshop.client import describe
 from bookshop.proxy import ELSEWHERE, PUBLIC_URL, directly, through_the_proxy
 from bookshop.serving import ServerFailed, describe_command, free_port, launch, run_here, shop_module
 
-folder = Path(tempfile.mkdtemp(prefix="behind-a-proxy-"))
-shop_module(globals(), folder, kata="behind-a-proxy")
 port = free_port()
 print(f"CMD {describe_command(CMD)}\n")
-try:
-    with launch(run_here(CMD, port), folder=folder, port=port) as server:
-        customer = through_the_proxy(server.url, "/books/3", customer="198.51.100.7")
-        seen = through_the_proxy(server.url, "/support/connection", customer="198.51.100.7")
-        scraper = through_the_proxy(server.url, "/books/3", customer="203.0.113.66")
-        forged = through_the_proxy(server.url, "/books/3", customer="203.0.113.66",
-                                   headers={"X-Forwarded-For": "192.0.2.1"})
-        inside = directly(server.url, "/support/connection",
-                          headers={"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"})
-    print(f"customer 198.51.100.7, GET {PUBLIC_URL}/books/3\n    -> {describe(customer, 120)}")
-    print(f"customer 198.51.100.7, GET {PUBLIC_URL}/support/connection\n    -> {describe(seen)}")
-    print(f"banned scraper 203.0.113.66, GET {PUBLIC_URL}/books/3\n    -> {describe(scraper)}")
-    print(f"banned scraper, with its own 'X-Forwarded-For: 192.0.2.1'\n    -> {describe(forged)}")
-    print(f"{ELSEWHERE}, straight to the server, with 'X-Forwarded-For: 6.6.6.6'\n    -> {describe(inside)}")
-except ServerFailed as error:
-    print(f"The command did not start a server: {error}")
+with tempfile.TemporaryDirectory(prefix="behind-a-proxy-") as scratch:
+    folder = Path(scratch)
+    shop_module(globals(), folder, kata="behind-a-proxy")
+    try:
+        with launch(run_here(CMD, port), folder=folder, port=port) as server:
+            customer = through_the_proxy(server.url, "/books/3", customer="198.51.100.7")
+            seen = through_the_proxy(server.url, "/support/connection", customer="198.51.100.7")
+            scraper = through_the_proxy(server.url, "/books/3", customer="203.0.113.66")
+            forged = through_the_proxy(server.url, "/books/3", customer="203.0.113.66",
+                                       headers={"X-Forwarded-For": "192.0.2.1"})
+            inside = directly(server.url, "/support/connection",
+                              headers={"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"})
+        print(f"customer 198.51.100.7, GET {PUBLIC_URL}/books/3\n    -> {describe(customer, 120)}")
+        print(f"customer 198.51.100.7, GET {PUBLIC_URL}/support/connection\n    -> {describe(seen)}")
+        print(f"banned scraper 203.0.113.66, GET {PUBLIC_URL}/books/3\n    -> {describe(scraper)}")
+        print(f"banned scraper, with its own 'X-Forwarded-For: 192.0.2.1'\n    -> {describe(forged)}")
+        print(f"{ELSEWHERE}, straight to the server, with 'X-Forwarded-For: 6.6.6.6'\n    -> {describe(inside)}")
+    except ServerFailed as error:
+        print(f"The command did not start a server: {error}")
 
 # %% [markdown]
 # With the starter you should see the link come back as `http://shop.example/books/3`, the
