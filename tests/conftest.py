@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import kata.build  # noqa: F401 - before nbclient imports nbformat: see there
 from kata.manifest import load
 
 ROOT = Path(__file__).resolve().parent.parent
