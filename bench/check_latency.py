@@ -27,15 +27,23 @@ from kata.manifest import load, lookup  # noqa: E402
 from kata.runner import run_check  # noqa: E402
 
 
+# A testing kata keeps the grading of the suite it last graded: re-run unchanged, its check answers
+# at once. A learner re-runs it after changing the tests, so each timed run grades afresh.
+FORGET_THE_GRADING = "import sys\nif 'checks.mutation' in sys.modules:\n    sys.modules['checks.mutation']._cache.clear()"
+
+
 def warm_check_latency(path: Path, repeat: int) -> list[float]:
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(FORGET_THE_GRADING))
+    forget = len(nb.cells) - 1
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     timings = []
     with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
+        for index, cell in enumerate(nb.cells[:forget]):
             client.execute_cell(cell, index)
         check = next(i for i, c in enumerate(nb.cells) if "check" in c.metadata.get("tags", []))
         for _ in range(repeat):
+            client.execute_cell(nb.cells[forget], forget)
             started = time.perf_counter()
             client.execute_cell(nb.cells[check], check)
             timings.append(time.perf_counter() - started)
