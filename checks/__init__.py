@@ -6,7 +6,13 @@ options below, and both show the result as ``kata.report`` renders it: pytest's 
 output is switched off.
 """
 
+import sys
 from pathlib import Path
+
+# httpx imports its command-line client whenever click, rich and pygments are installed (uvicorn,
+# FastAPI's CLI and IPython bring them): 50-80 ms in every kernel and check, for a `main` nothing
+# here calls. Without it, `httpx.main` says the CLI is not installed; the `httpx` command still runs.
+sys.modules.setdefault("httpx._main", None)
 
 
 def _without(*plugins: str) -> list[str]:
