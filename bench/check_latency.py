@@ -1,7 +1,8 @@
 """Benchmark (not a test): how fast a learner gets feedback.
 
 1. For each kata, starter and solution: run the notebook in one real kernel, then re-run its
-   check cell ``--repeat`` times in that warm kernel; the median wall time per check.
+   check cell ``--repeat`` times in that warm kernel; the median wall time per check (a testing
+   kata grades the learner's suite afresh each time, as after an edit).
 2. For each kata, every variant that must fail (the starter and each decoy): the check's wall
    time in this (warm) process, and the slowest of them: no wrong fix may take more than 2 s to
    be failed.
