@@ -9,16 +9,16 @@ notebook's metadata, and one code cell each shows them level by level (see ``kat
 import sys
 from pathlib import Path
 
+from kata import KataError
+from kata.manifest import Kata
+from kata.source import SourceCell, parse
+
 # nbformat validates with jsonschema, which, where rfc3987-syntax is installed (JupyterLab's
 # jupyter-events asks for it), builds 39 Lark parsers at import to check the `iri` format: 1.7 s
 # in every process that builds or renders a notebook. No notebook schema has an `iri` field.
 sys.modules.setdefault("rfc3987_syntax", None)  # jsonschema then goes without that format
 import nbformat  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
-
-from kata import KataError  # noqa: E402
-from kata.manifest import Kata  # noqa: E402
-from kata.source import SourceCell, parse  # noqa: E402
 
 STARTER, SOLUTION = "starter", "solution"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
