@@ -226,7 +226,7 @@ def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: b
     import pytest
 
     from bookshop.db import DATABASE_URL_ENV, fresh_database
-    from checks import SESSION_ARGS  # the learner's session: the checks' options, without their harness
+    from checks import SESSION_ARGS, preloaded  # the learner's session: the checks' options, without their harness
     from kata.runner import _CollectNotebook
 
     os.environ[DATABASE_URL_ENV] = fresh_database(Path(scratch))
@@ -250,7 +250,7 @@ def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: b
     # --confcutdir: otherwise pytest lists every entry of every folder above (all of /tmp).
     pytest.main([*SESSION_ARGS, f"--rootdir={scratch}", f"--confcutdir={scratch}", f"--basetemp={scratch}/tmp",
                  *(("-x",) if stop_first else ()),
-                 str(placeholder)], plugins=[_CollectNotebook(module, placeholder), record])
+                 str(placeholder)], plugins=[*preloaded(SESSION_ARGS), _CollectNotebook(module, placeholder), record])
     return {"tests": record.tests, "sleeps": sleeps, "connections": connections}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bookshop.scratch import temporary_folder
-from checks import PYTEST_ARGS, harness, quiet_the_orphans_of_refused_queries
+from checks import PYTEST_ARGS, harness, preloaded, quiet_the_orphans_of_refused_queries
 from kata import KataError
 from kata.manifest import Kata
 from kata.notebook import load_module
@@ -93,6 +93,6 @@ def run_check(kata: Kata, notebook: Path, *, level: int = 0) -> CheckResult:
             harness.run.kata_id, harness.run.level = kata.id, level
             pytest.main([*PYTEST_ARGS, f"--rootdir={scratch}", f"--confcutdir={scratch}", f"--basetemp={scratch}/tmp",
                          str(placeholder)],
-                        plugins=[_CollectNotebook(module, placeholder)])
+                        plugins=[*preloaded(PYTEST_ARGS), _CollectNotebook(module, placeholder)])
     tests = harness.last_results()
     return CheckResult(kata.id, str(notebook), "passed" if harness.passed(tests) else "failed", tests)
