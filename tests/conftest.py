@@ -25,12 +25,14 @@ def _copy_if_still_there(source, target):
 
 
 def copy_workbook(target: Path, *names: str) -> Path:
-    """Copy these top-level files and folders of the workbook into ``target``."""
+    """Copy these top-level files and folders of the workbook into ``target``, with their bytecode:
+    Python never writes any where PYTHONDONTWRITEBYTECODE is set (as on CI machines), and every
+    process in the copy would compile the workbook's modules again."""
     for name in names:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, target / name, copy_function=_copy_if_still_there,
-                            ignore=shutil.ignore_patterns("t_*.py", "__pycache__", ".ipynb_checkpoints"))
+                            ignore=shutil.ignore_patterns("t_*.py", ".ipynb_checkpoints"))
         else:
             shutil.copyfile(source, target / name)
     return target
