@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,37 @@ def copy_workbook(target: Path, *names: str) -> Path:
         else:
             shutil.copyfile(source, target / name)
     return target
+
+
+# Every process a test starts inherits this mark in its environment (``monkeypatch.setenv``), so
+# what is left of it can be found in /proc, whatever it is called and whoever adopted it.
+MARK = "KATA_TEST_PROCESS_MARK"
+
+
+def marked(mark: str) -> list[str]:
+    """The processes (pid and command line) whose environment carries ``mark``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if f"{MARK}={mark}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if (entry / "stat").read_text().split(") ", 1)[-1][:1] != "Z":
+                    found.append(f"{entry.name}: {command.strip()}")
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return found
+
+
+def left_behind(mark: str) -> list[str]:
+    # A group's last members may still be on their way out when the command returns: give them
+    # a moment, bounded, and report whatever is still there then.
+    for _ in range(50):
+        if not (left := marked(mark)):
+            return []
+        time.sleep(0.1)
+    return left
 
 
 def kata_params():
