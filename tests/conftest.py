@@ -80,6 +80,21 @@ def pytest_xdist_auto_num_workers(config):
     return min(max(4, 2 * (os.cpu_count() or 1)), 12)
 
 
+def pytest_collection_modifyitems(items):
+    # Longest first, so that no worker is still on a long run when the others have nothing left:
+    # the tests marked `long`, then the tests of each kata (its two-sided and kernel runs are the
+    # suite's longest), the last katas first (the later modules start real servers and grade
+    # learners' suites in a dozen processes), then the rest as collected. Every worker must order
+    # alike, and does: the order depends on the collection only.
+    def key(item):
+        if item.get_closest_marker("long"):
+            return -len(KATAS) - 1
+        kata = getattr(item, "callspec", None) and item.callspec.params.get("kata")
+        return -kata.number if kata is not None and hasattr(kata, "number") else 0
+
+    items.sort(key=key)
+
+
 # --- a learner's copy of the workbook, and the `kata` command run in it ---------------------------
 
 

@@ -55,6 +55,7 @@ def test_the_new_kata_is_numbered_after_the_workbooks_and_kata_new_refuses_what_
             new_kata(root, key, module)
 
 
+@pytest.mark.long
 def test_the_scaffold_passes_verify_authoring_then_each_broken_rule_is_reported(scratch):
     root, _ = scratch
     code, report = _verify(root)

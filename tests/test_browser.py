@@ -105,6 +105,7 @@ def _visible(page, text: str) -> bool:
     return page.locator(".jp-OutputArea-output", has_text=text).count() > 0
 
 
+@pytest.mark.long
 def test_a_learner_fixes_the_first_kata_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import KATAS, kata, learner_notebook
 
 FIRST = KATAS[0]
@@ -55,6 +57,7 @@ print(json.dumps(report))
 """
 
 
+@pytest.mark.long
 def test_help_and_marks_in_a_learners_kernel(book):
     path = learner_notebook(book)
     env = {"PYTHONPATH": str(book)}  # the kernel runs this copy's harness, so marks go to this copy

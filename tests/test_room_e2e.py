@@ -74,6 +74,7 @@ def _summary(url, token):
     return httpx.get(f"{url}/api/summary", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
 
 
+@pytest.mark.long
 def test_three_learners_check_and_the_teacher_watches_reveals_and_reports(served, tmp_path):
     url, token, teacher, server = served
     learners = {name: _workbook(tmp_path / name.lower()) for name in ("Ada", "Bob", "Cy")}
