@@ -355,9 +355,11 @@ def _collect(started: list, limit: float) -> list[dict]:
     return results  # type: ignore[return-value]
 
 
-# A small suite of the workbook's own (never a learner's): run once in the parent, it makes the
-# first uses every run shares (pytest's plugins, an event loop, the SQLite dialect, FastAPI's
-# request path, the ORM's mappers) happen once, before the first fork, not once in every child.
+# A small suite of the workbook's own (never a learner's): run once in a process that forks, it
+# makes the first uses every child shares (pytest's plugins, an event loop, the SQLite dialect,
+# FastAPI's request path, the ORM's mappers) happen once, before the first fork, not in every
+# child: here before a learner's suite runs a dozen times, and in `kata watch` and `kata verify`
+# (``kata.isolated.warm_up``) before each check.
 WARM_UP = """
 import httpx
 import pytest
@@ -397,7 +399,8 @@ async def test_the_shop_answers(client):
     assert (await client.post("/echo", json={"a": 1})).status_code == 201
 """
 @functools.cache
-def _warm_up() -> None:
+def warm_up() -> None:
+    """Run ``WARM_UP`` here, once; nothing where processes cannot fork (no child would inherit it)."""
     if not hasattr(os, "fork"):
         return
     _certificates()
@@ -420,7 +423,7 @@ def grade(ns: dict, mutants: list[Mutant], *, guard: bool = False) -> Grading:
         return _cache[key]
     plan = [("the shop", None, False), ("the shop", None, True), *((m.name, m, False) for m in mutants)]
     # A mutant is caught at the first failing test: the rest of that run tells nothing more.
-    _warm_up()
+    warm_up()
     sources = [shop_source(ns, mutant) for _, mutant, _ in plan]
     gc.freeze()  # the children inherit this process's objects: no collection in them walks (and copies) those
     try:

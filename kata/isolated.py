@@ -33,8 +33,11 @@ from kata import KataError, listen_to_phases
 from kata.manifest import Kata, find_root, load, lookup
 
 
-def warm_up(katas: list[Kata]) -> None:
-    """Import what these katas' checks need, once, so that forked children start warm."""
+def warm_up(katas: list[Kata], *, first_uses: bool = True) -> None:
+    """Import what these katas' checks need, once, so that forked children start warm; with
+    ``first_uses``, also run a small suite of the workbook's own (``checks.mutation.WARM_UP``), so
+    that no child pays the first pytest session, lifespan and request itself (60-80 ms a check).
+    A process that runs one check only (a spawned child) gains nothing from that."""
     gc.disable()
     try:
         from kata.runner import import_check
@@ -42,6 +45,10 @@ def warm_up(katas: list[Kata]) -> None:
         for kata in katas:
             with contextlib.suppress(KataError):
                 import_check(kata)
+        if first_uses:
+            from checks.mutation import warm_up as make_the_first_uses
+
+            make_the_first_uses()
     finally:
         gc.freeze()  # imported objects are never garbage: keep them out of every later collection
         gc.enable()
@@ -56,7 +63,7 @@ def _child(kata: Kata, notebook: Path, level: int, channel: int) -> None:
 
     listen_to_phases(lambda phase: send({"phase": phase}))
     try:
-        warm_up([kata])
+        warm_up([kata], first_uses=False)  # a forked child's parent has made them; a spawned one runs one check
         from kata.runner import run_check
 
         send({"result": asdict(run_check(kata, notebook, level=level))})
