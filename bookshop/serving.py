@@ -431,6 +431,7 @@ LATE_COMMITS_HELD = "late-commits-held"  # while this file exists: a COMMIT sent
 STATEMENTS_LOG = "statements.log"  # per statement sent (and connection opened): the request, a tab, the SQL
 HELD_LOG = "statements-held.log"  # one line per statement that waited
 LATE_COMMITS_LOG = "late-commits.log"  # one line per COMMIT a request sent after its answer had started
+LATE_COMMITS_LET_GO = "late-commits-let-go.log"  # one line per such COMMIT, once it no longer waits
 
 
 class _Request:
@@ -476,8 +477,9 @@ def database_faults(folder: Path | str = ".") -> None:
     statement sent outside a request (the startup's, a background task's) waits for it to go, and
     ``statements-held.log`` says it has started waiting. While ``late-commits-held`` exists, a
     COMMIT that a request sends after its answer has started waits for it to go, and
-    ``late-commits.log`` says so. Every statement sent and every connection opened adds a line to
-    ``statements.log``: the request that sent it (empty for none), a tab, the SQL."""
+    ``late-commits.log`` says so (``late-commits-let-go.log`` once it goes on). Every statement
+    sent and every connection opened adds a line to ``statements.log``: the request that sent it
+    (empty for none), a tab, the SQL."""
     import asyncio
     import sqlite3
 
@@ -518,6 +520,7 @@ def database_faults(folder: Path | str = ".") -> None:
         if request is not None and request.answered and (folder / LATE_COMMITS_HELD).exists():
             note(LATE_COMMITS_LOG, "COMMIT")
             wait_while(LATE_COMMITS_HELD)
+            note(LATE_COMMITS_LET_GO, "COMMIT")
 
     event.listen(Engine, "before_cursor_execute", before_statement)
     event.listen(Engine, "do_connect", before_connect)

@@ -9,6 +9,7 @@ make the choice the check's. Both processes start at once, once per check.
 """
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,8 @@ import pytest
 
 from bookshop import serving
 from bookshop.db import DATABASE_URL_ENV, fresh_database
-from bookshop.serving import (LATE_COMMITS_HELD, LATE_COMMITS_LOG, ServerFailed, free_port, launch, shop_module,
-                              wait_until_serving)
+from bookshop.serving import (LATE_COMMITS_HELD, LATE_COMMITS_LET_GO, LATE_COMMITS_LOG, ServerFailed, free_port, launch,
+                              shop_module, wait_until_serving)
 from checks.feedback import expect, fail
 from checks.harness import brief, json_of
 
@@ -66,9 +67,17 @@ class Workers:
         finally:
             for folder in self.folders.values():
                 (folder / LATE_COMMITS_HELD).unlink(missing_ok=True)
+            # The next request must not meet a COMMIT still held from this one (its lock would
+            # keep a write waiting for SQLite's busy timeout): a held COMMIT goes on within a
+            # hundredth of a second; the bound is for a worker that died meanwhile.
+            deadline = time.monotonic() + 5
+            while any(self._late(w) > self._late(w, LATE_COMMITS_LET_GO) for w in self.folders):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
 
-    def _late(self, worker: str) -> int:
-        log = self.folders[worker] / LATE_COMMITS_LOG
+    def _late(self, worker: str, name: str = LATE_COMMITS_LOG) -> int:
+        log = self.folders[worker] / name
         return len(log.read_text().splitlines()) if log.is_file() else 0
 
     def committed_late(self, worker: str) -> bool:
