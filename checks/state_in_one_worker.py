@@ -9,6 +9,7 @@ make the choice the check's. Both processes start at once, once per check.
 """
 
 import contextlib
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import make_url
 
 from bookshop import serving
 from bookshop.db import DATABASE_URL_ENV, fresh_database
@@ -54,6 +56,12 @@ class Workers:
     urls: dict[str, str] = field(default_factory=dict)  # "A" and "B"
     folders: dict[str, Path] = field(default_factory=dict)
     problem: str = ""  # why they could not be started, with the server's output
+    database: Path | None = None  # the SQLite file both serve
+
+    def cart_rows(self, user: int) -> int:
+        """The rows the database holds for ``user``'s cart, whatever either worker answers."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)) as connection:
+            return connection.execute("SELECT count(*) FROM cart_items WHERE user_id = ?", (user,)).fetchone()[0]
 
     @contextlib.contextmanager
     def late_commits_held(self) -> Iterator[None]:
@@ -91,8 +99,9 @@ def two_workers(ns: dict, folder: Path) -> Iterator[Workers]:
     sharing a freshly seeded database in a third one."""
     folder = Path(folder)
     (folder / "database").mkdir()
-    environment = {DATABASE_URL_ENV: fresh_database(folder / "database")}
-    workers = Workers()
+    url = fresh_database(folder / "database")
+    environment = {DATABASE_URL_ENV: url}
+    workers = Workers(database=Path(make_url(url).database))
     with contextlib.ExitStack() as stack:
         servers = {}
         for name in ("A", "B"):
@@ -189,6 +198,18 @@ def _unless_late(workers: Workers, writer: str, book: str, reader: str) -> None:
         )
 
 
+def _holds_exactly(titles: list[str], expected: list[str], request: str) -> None:
+    """The cart is what its customer put in it, in that order, and nothing else (each test's
+    customer starts with an empty cart)."""
+    expect(
+        titles == expected,
+        f"{request} answered with the books {titles}; the customer had put in {expected}, in that order.",
+        "A cart holds what its customer put in it, in the order it was put there, and nothing else: "
+        "another customer's books, or books nobody chose, end up charged at the checkout.",
+        nudge="Which rows does the cart's answer read, and in what order?",
+    )
+
+
 def test_a_book_added_through_one_worker_is_in_the_cart_through_the_other(kata_workers):
     _serving(kata_workers)
     with kata_workers.late_commits_held():
@@ -206,6 +227,7 @@ def test_a_book_added_through_one_worker_is_in_the_cart_through_the_other(kata_w
         nudge="Where does worker A keep what Alice put in her cart, and can worker B read that place?",
         concept=STATE_CONCEPT,
     )
+    _holds_exactly(titles, [TITLES[DUNE]], f"Worker B, asked GET /carts/{ALICE},")
 
 
 def test_each_worker_shows_the_cart_as_it_is_now(kata_workers):
@@ -238,6 +260,7 @@ def test_each_worker_shows_the_cart_as_it_is_now(kata_workers):
         nudge="When worker A answers, does it read the cart, or remember it?",
         concept=STATE_CONCEPT,
     )
+    _holds_exactly(titles, [TITLES[KINDRED], TITLES[LEFT_HAND]], f"Worker A, asked GET /carts/{BOB},")
 
 
 def test_a_worker_shows_what_was_added_through_it(kata_workers):
@@ -253,13 +276,25 @@ def test_a_worker_shows_what_was_added_through_it(kata_workers):
         f"answered GET /carts/{CAROL} with {brief(response, 160)}.",
         "A cart must keep what was put in it.",
     )
+    _holds_exactly(titles, [TITLES[DISPOSSESSED]], f"Worker A, asked GET /carts/{CAROL},")
 
 
 def test_a_book_the_shop_does_not_sell_is_not_put_in_a_cart(kata_workers):
     _serving(kata_workers)
+    _, before = _cart(kata_workers, "A", ALICE)
+    rows = kata_workers.cart_rows(ALICE)
     response = _request(kata_workers, "A", "POST", f"/carts/{ALICE}/books/999")
     expect(
         response.status_code == 404,
         f"POST /carts/{ALICE}/books/999, a book the shop does not have, answered {brief(response)}, not 404.",
         "A cart must only hold books the shop sells: the checkout could not charge for the others.",
+    )
+    _, after = _cart(kata_workers, "A", ALICE)
+    expect(
+        after == before and kata_workers.cart_rows(ALICE) == rows,
+        f"Alice's cart held {before} (cart_items rows of hers: {rows}). POST /carts/{ALICE}/books/999 answered 404, "
+        f"and then her cart held {after} (rows: {kata_workers.cart_rows(ALICE)}).",
+        "A refused request must leave nothing behind: what it wrote before refusing is still in the "
+        "database, and the next page or the checkout meets it.",
+        nudge="What has the endpoint already written by the time it finds out the shop does not sell the book?",
     )
