@@ -256,6 +256,72 @@ async def read_cart(user_id: int, session: SessionDep) -> CartOut:
     )
     return CartOut(user_id=user_id, books=await books_by_id(session, list(book_ids)))
 
+# %% tags=["kata", "decoy:every-book-in-the-shop"]
+# "Nothing stored, nothing to get out of step": every worker answers the same cart, the whole shop.
+app = FastAPI(lifespan=lifespan)
+
+
+@app.post("/carts/{user_id}/books/{book_id}", status_code=201)
+async def add_to_cart(user_id: int, book_id: int, session: SessionDep) -> CartOut:
+    if await session.get(Book, book_id) is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    return await read_cart(user_id, session)
+
+
+@app.get("/carts/{user_id}")
+async def read_cart(user_id: int, session: SessionDep) -> CartOut:
+    books = await session.scalars(select(Book).order_by(Book.id))
+    return CartOut(user_id=user_id, books=[BookOut.model_validate(book) for book in books])
+
+# %% tags=["kata", "decoy:every-customers-rows"]
+# The database, read on every request, but without the customer in the query: every cart is all carts.
+app = FastAPI(lifespan=lifespan)
+
+
+async def cart_of(user_id: int, session: AsyncSession) -> CartOut:
+    book_ids = await session.scalars(select(CartItem.book_id).order_by(CartItem.id))
+    return CartOut(user_id=user_id, books=await books_by_id(session, list(book_ids)))
+
+
+@app.post("/carts/{user_id}/books/{book_id}", status_code=201)
+async def add_to_cart(user_id: int, book_id: int, session: SessionDep) -> CartOut:
+    if await session.get(Book, book_id) is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    session.add(CartItem(user_id=user_id, book_id=book_id))
+    await session.commit()
+    return await cart_of(user_id, session)
+
+
+@app.get("/carts/{user_id}")
+async def read_cart(user_id: int, session: SessionDep) -> CartOut:
+    return await cart_of(user_id, session)
+
+# %% tags=["kata", "decoy:stored-before-the-refusal"]
+# "Save first, so nothing is lost": the row is committed before the book is looked up, and stays
+# there when the answer is 404 (the cart hides it: books_by_id skips ids the shop does not have).
+app = FastAPI(lifespan=lifespan)
+
+
+async def cart_of(user_id: int, session: AsyncSession) -> CartOut:
+    book_ids = await session.scalars(
+        select(CartItem.book_id).where(CartItem.user_id == user_id).order_by(CartItem.id)
+    )
+    return CartOut(user_id=user_id, books=await books_by_id(session, list(book_ids)))
+
+
+@app.post("/carts/{user_id}/books/{book_id}", status_code=201)
+async def add_to_cart(user_id: int, book_id: int, session: SessionDep) -> CartOut:
+    session.add(CartItem(user_id=user_id, book_id=book_id))
+    await session.commit()
+    if await session.get(Book, book_id) is None:
+        raise HTTPException(status_code=404, detail="Book not found")
+    return await cart_of(user_id, session)
+
+
+@app.get("/carts/{user_id}")
+async def read_cart(user_id: int, session: SessionDep) -> CartOut:
+    return await cart_of(user_id, session)
+
 # %% tags=["kata", "alternative:core-statements"]
 # SQLAlchemy Core statements instead of ORM objects: the rows are the same, in the same database.
 from sqlalchemy import insert
