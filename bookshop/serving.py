@@ -222,11 +222,19 @@ def command_words(command: list[str] | str) -> list[str] | None:
         if isinstance(command, (list, tuple)):
             words = [str(part) for part in command]
             if len(words) >= 3 and Path(words[0]).name in {"sh", "bash", "dash"} and words[1] == "-c":
-                words += shlex.split(words[2])
+                words += _shell_words(words[2])
             return words
-        return shlex.split(command)
+        return _shell_words(command)
     except ValueError:
         return None
+
+
+def _shell_words(script: str) -> list[str]:
+    """The words of a shell script, with ``;``, ``&&`` and ``|`` words of their own, as the shell
+    reads them (``export UVICORN_WORKERS=2; exec uvicorn ...`` sets 2, not ``2;``)."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    return list(lexer)
 
 
 def option(words: list[str], name: str) -> str | None:
@@ -281,17 +289,18 @@ def launch(command: list[str] | str, *, folder: Path, port: int | None = None, e
     server = Server(process, port, log_path)
     try:
         if ready:
-            deadline = time.monotonic() + READY_LIMIT
-            while not accepting(port):
-                if process.poll() is not None:
-                    raise ServerFailed(f"the command ended with exit code {process.returncode} before it served "
-                                       f"anything:\n{server.logs()[-1500:]}")
-                if time.monotonic() > deadline:
-                    raise ServerFailed(f"nothing listened on port {port} within {READY_LIMIT:g} s:\n{server.logs()[-1500:]}")
-                time.sleep(0.02)
+            wait_until_serving(server)
         yield server
     finally:
         server.stop()
+
+
+def _listening_elsewhere(server: Server) -> int | None:
+    """The port the server says it runs on (uvicorn's "running on" line), when it is not its own."""
+    for found in re.findall(r"running on https?://\S+?:(\d+)", server.logs()):
+        if int(found) != server.port:
+            return int(found)
+    return None
 
 
 def wait_until_serving(server: Server, limit: float = READY_LIMIT) -> None:
@@ -302,6 +311,12 @@ def wait_until_serving(server: Server, limit: float = READY_LIMIT) -> None:
         if server.process.poll() is not None:
             raise ServerFailed(f"the command ended with exit code {server.process.returncode} before it served "
                                f"anything:\n{server.logs()[-1500:]}")
+        elsewhere = _listening_elsewhere(server)
+        if elsewhere:
+            raise ServerFailed(f"it listens on port {elsewhere}, not on the port it was given ({server.port}): the "
+                               f"check moves the container's port {CONTAINER_PORT} where the command names it, and "
+                               "sets $PORT, but a port written in the code stays where it is. Give the port in "
+                               f"the command, or read $PORT:\n{server.logs()[-1500:]}")
         if time.monotonic() > deadline:
             raise ServerFailed(f"nothing listened on port {server.port} within {limit:g} s:\n{server.logs()[-1500:]}")
         time.sleep(0.02)
@@ -325,12 +340,18 @@ def shop_module(ns: dict, folder: Path, name: str = "shop", kata: str | None = N
     shipped = [(set(tags_of(c)), source_of(c)) for c in cells if c.get("cell_type") == "code"]
     shipped_texts = {text.strip() for tags, text in shipped if "kata" not in tags}
     own = [text for text in _cell_sources(ns) if text.strip() not in shipped_texts]
-    parts, mine = [], iter(own)
+    parts = []
     for tags, text in shipped:
         if tags & (SKIPPED_TAGS - {"kata"}):
             continue
-        parts.append(next(mine, text) if "kata" in tags else text)
-    parts.extend(mine)  # cells of the learner's own, after the rest
+        if "kata" in tags:
+            # A kata cell of statements only (``CMD = ...``, ``app.add_middleware(...)``) leaves no
+            # function behind to find it by: it is the last cell run that set what the starter sets.
+            latest = _last_run_binding(ns, _bound_names(text) - _defined_names(text), shipped_texts)
+            text = latest if latest is not None else (own[0] if own else text)
+            own = [other for other in own if other.strip() != text.strip()]
+        parts.append(text)
+    parts.extend(own)  # cells of the learner's own, after the rest
     path = Path(folder) / f"{name}.py"
     path.write_text("\n\n".join(_without_magics(part) for part in parts) + "\n", encoding="utf-8")
     return path
@@ -398,6 +419,26 @@ def _owners(value) -> set[str]:
         if (endpoint_code := getattr(endpoint, "__code__", None)) is not None:
             owners.add(endpoint_code.co_filename)
     return owners
+
+
+def _defined_names(text: str) -> set[str]:
+    """The functions and classes a cell defines at its top level."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return set()
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _last_run_binding(ns: dict, names: set[str], shipped: set[str]) -> str | None:
+    """The last cell run (IPython's ``In``, or the runner's) that binds one of ``names`` and is not
+    one of the notebook's own cells; None without such a cell, or without a record of cells run."""
+    if not names:
+        return None
+    for text in reversed(list(ns.get("In") or [])):
+        if isinstance(text, str) and text.strip() and text.strip() not in shipped and _bound_names(text) & names:
+            return text
+    return None
 
 
 def _superseded(file: str, texts: dict[str, str], ns: dict) -> bool:

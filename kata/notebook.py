@@ -192,6 +192,7 @@ def load_module(path: Path, name: str, *, next_step: str, skip: set[str] = SKIPP
     module = types.ModuleType(name)
     module.__file__ = str(path)
     module.display = display
+    module.In = [""]  # the cells run, in order, as IPython keeps them (a statement leaves no code behind)
     loop: list = []  # the event loop top-level awaits run on, made when a cell first needs it
     try:
         for cell in read_cells(path, next_step=next_step):
@@ -215,6 +216,7 @@ def load_module(path: Path, name: str, *, next_step: str, skip: set[str] = SKIPP
                 line = f", line {error.lineno}" if getattr(error, "lineno", None) else ""
                 reason = getattr(error, "msg", None) or str(error)
                 raise KataError(f"{where}{line}: {reason}. Fix it, then {next_step}") from None
+            module.In.append(cell.source)
             try:
                 _run(code, vars(module), loop)
             except Exception as error:

@@ -52,11 +52,13 @@ def _snapshot(client, nb, kata_id: str) -> dict:
     }
 
 
-def learner_session(kata_id: str, notebook: Path | None = None) -> dict:
+def learner_session(kata_id: str, notebook: Path | None = None, fix: Path | None = None) -> dict:
+    """Run All on ``notebook`` (the starter), then the kata cells of ``fix`` (the solution) and
+    everything below them, in one kernel."""
     kata = lookup(load(Path(__file__).resolve().parent.parent), kata_id)
     notebook = notebook or kata.notebook
     nb = nbformat.read(notebook, as_version=4)
-    solution = nbformat.read(kata.solution, as_version=4)
+    solution = nbformat.read(fix or kata.solution, as_version=4)
     # The kernel is killed at the end (with its process group), not asked to shut down: its clean-up
     # and the interpreter's exit cost 0.3 s of CPU a kernel, and nothing here is about them.
     client = NotebookClient(nb, timeout=300, kernel_name="python3", shutdown_kernel="immediate",

@@ -5,7 +5,8 @@ kernel (the check passes, and the walkthrough opens by itself). See tests/kernel
 
 import pytest
 
-from tests.conftest import kata_params
+from kata.build import render
+from tests.conftest import KATAS, kata_params
 from tests.kernel_flow import learner_session
 
 
@@ -29,3 +30,12 @@ def test_the_starter_fails_as_declared_then_the_fix_passes_in_one_kernel(kata):
     assert fixed["results"] and all(r["status"] == "passed" for r in fixed["results"]), fixed["results"]
     assert f"all {len(fixed['results'])} tests pass" in fixed["check_output"]
     assert fixed["help"]["walkthrough"], "a pass opens the walkthrough"
+
+
+def test_a_kata_cell_of_statements_only_reaches_the_server(tmp_path):
+    """A kata cell that adds a middleware and sets CMD defines no function to find it by: the server
+    still runs the app with the middleware (from IPython's record of the cells run)."""
+    alternative = tmp_path / "middleware-in-code.ipynb"
+    alternative.write_text(render(next(k for k in KATAS if k.id == "behind-a-proxy"), "alternative:middleware-in-code"))
+    fixed = learner_session("behind-a-proxy", fix=alternative)["fixed"]
+    assert fixed["results"] and all(r["status"] == "passed" for r in fixed["results"]), fixed["results"]
