@@ -9,7 +9,7 @@ addresses: the load balancer's (127.0.0.5) and another machine's (127.0.0.2); se
 import httpx
 import pytest
 
-from bookshop.proxy import ELSEWHERE, PROXY_ADDRESS, PUBLIC_URL, directly, through_the_proxy
+from bookshop.proxy import ELSEWHERE, PROXY_ADDRESS, PUBLIC_HOST, PUBLIC_URL, directly, through_the_proxy
 from bookshop.serving import ServerFailed, describe_command, free_port, launch, run_here, shop_module
 from checks.feedback import expect, fail
 from checks.harness import brief, json_of
@@ -28,7 +28,7 @@ INVENTED = "192.0.2.1"  # an address the scraper writes into its own X-Forwarded
 FORGED = "6.6.6.6"
 
 TRUST_CONCEPT = ("uvicorn believes X-Forwarded-For and X-Forwarded-Proto only from the peers listed in "
-                 "--forwarded-allow-ips (default: 127.0.0.1), and takes the client from the last address "
+                 "--forwarded-allow-ips (default: 127.0.0.1 and ::1), and takes the client from the last address "
                  "the trusted hops did not vouch for. uvicorn docs, Settings: 'HTTP'; FastAPI docs: "
                  "'Behind a Proxy'.")
 
@@ -141,25 +141,26 @@ def test_an_address_a_client_writes_itself_is_not_believed(kata_proxied_server):
     # Judged against the same request without the invented address: whether the scraper is known at
     # all is the previous test's business; here, what a client writes must change nothing.
     honest = _ask(through_the_proxy, server, "/books/3", customer=SCRAPER)
-    forged_chain = _ask(through_the_proxy, server, "/books/3", customer=SCRAPER,
-                        headers={"X-Forwarded-For": INVENTED})
+    forged_chain = _ask(through_the_proxy, server, "/books/3", customer=SCRAPER, headers=_claiming(INVENTED))
     expect(forged_chain.status_code == honest.status_code,
            f"The banned scraper {SCRAPER} asked for GET /books/3 through the load balancer and got "
-           f"{brief(honest, 60)}. It asked again with an X-Forwarded-For header of its own, {INVENTED} (the "
-           f"load balancer appended the address the request really came from, {SCRAPER}), and got "
+           f"{brief(honest, 60)}. It asked again with headers of its own naming {INVENTED} ({_listed_headers()}; "
+           f"the load balancer appended the address the request really came from, {SCRAPER}, to "
+           f"X-Forwarded-For), and got "
            f"{brief(forged_chain, 60)}: the address it wrote itself is the one the shop believed.",
-           "X-Forwarded-For is a header any client can write. Only the address the trusted load balancer "
+           "X-Forwarded-For, like X-Real-IP and Forwarded, is a header any client can write. Only the "
+           "address the trusted load balancer "
            "appended is known; the ones before it are whatever the client chose, and a server that takes "
            "them lets every banned or rate-limited client pick a new address per request.",
            nudge="Of the addresses in X-Forwarded-For, which one did the load balancer write, and which did "
                  "the client? Which hops does your server trust to have written theirs?",
            concept=TRUST_CONCEPT)
-    inside = _ask(directly, server, "/support/connection",
-                  headers={"X-Forwarded-For": FORGED, "X-Forwarded-Proto": "https"})
+    inside = _ask(directly, server, "/support/connection", headers={**_claiming(FORGED), "Host": PUBLIC_HOST})
     address, scheme = _field(inside, "address"), _field(inside, "scheme")
     expect(inside.status_code == 200 and address == ELSEWHERE and scheme == "http",
            f"A machine at {ELSEWHERE}, which is not the load balancer, sent GET /support/connection straight "
-           f"to the server with 'X-Forwarded-For: {FORGED}' and 'X-Forwarded-Proto: https', and the shop "
+           f"to the server with {_listed_headers()} headers naming {FORGED} over https, "
+           f"and 'Host: {PUBLIC_HOST}', and the shop "
            f"answered {brief(inside)}: it believed headers from a peer it has no reason to trust.",
            "Anything that can reach a container (another service, a port left open, a compromised pod) can "
            "then claim to be any customer, over any scheme: the ban list, rate limits and audit logs record "
@@ -167,6 +168,18 @@ def test_an_address_a_client_writes_itself_is_not_believed(kata_proxied_server):
            nudge="From which peers does the server believe forwarded headers? Is every one of them a proxy "
                  "you run?",
            concept=TRUST_CONCEPT)
+
+
+def _claiming(address: str) -> dict[str, str]:
+    """Every header a client could write to pass for ``address``, over https: the ones uvicorn reads,
+    and the ones other proxies and hand-written middleware read."""
+    return {"X-Forwarded-For": address, "X-Forwarded-Proto": "https", "X-Real-IP": address,
+            "Forwarded": f"for={address};proto=https"}
+
+
+def _listed_headers() -> str:
+    names = list(_claiming(""))
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def test_the_shop_still_serves_its_books(kata_proxied_server):

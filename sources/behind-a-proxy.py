@@ -118,7 +118,7 @@ CMD = ["uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000", "--root-pat
 
 # %% tags=["kata", "decoy:proxy-headers-flag"]
 # "Switch proxy headers on." They are on by default; what decides is whom the server believes
-# them from, and by default that is only 127.0.0.1, which the load balancer is not.
+# them from, and by default that is only 127.0.0.1 and ::1, which the load balancer is not.
 CMD = [
     "uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000",
     "--proxy-headers",
@@ -131,6 +131,22 @@ CMD = [
 CMD = [
     "uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000",
     "--forwarded-allow-ips", "127.0.0.5",
+]
+
+# %% tags=["kata", "decoy:believe-x-real-ip"]
+# "Some proxies send X-Real-IP: read that too." Any client can write it, and this shop's load
+# balancer never does: every machine that reaches the server picks its own address.
+@app.middleware("http")
+async def real_ip(request, call_next):
+    if "x-real-ip" in request.headers:
+        request.scope["client"] = (request.headers["x-real-ip"], 0)
+    return await call_next(request)
+
+
+CMD = [
+    "uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000",
+    "--forwarded-allow-ips", "127.0.0.5",
+    "--root-path", "/api",
 ]
 
 # %% tags=["kata", "alternative:fastapi-run"]
@@ -153,6 +169,15 @@ CMD = [
     "--forwarded-allow-ips=127.0.0.5/32",
     "--root-path=/api",
 ]
+
+# %% tags=["kata", "alternative:middleware-in-code"]
+# uvicorn's own middleware, added to the app in code and told whom to trust: the command then
+# needs only the prefix.
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+app.add_middleware(ProxyHeadersMiddleware, trusted_hosts="127.0.0.5")
+
+CMD = ["uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000", "--root-path", "/api"]
 
 # %% [markdown]
 # ## The evidence
@@ -198,7 +223,8 @@ with tempfile.TemporaryDirectory(prefix="behind-a-proxy-") as scratch:
 # With the starter you should see the link come back as `http://shop.example/books/3`, the
 # support page show `127.0.0.5` (the load balancer) for the customer, and the banned scraper
 # served. The last two requests are served as well, but for a reason that has nothing to do
-# with forged headers: the server believes nobody yet.
+# with forged headers: the server believes forwarded headers only from its own machine's
+# addresses (127.0.0.1 and ::1), so from neither the load balancer nor anyone else.
 #
 # ## The check
 #
@@ -227,7 +253,8 @@ from checks.behind_a_proxy import *
 # ### Hint 2: the concept
 #
 # uvicorn reads `X-Forwarded-For` and `X-Forwarded-Proto` (proxy headers, on by default) only
-# on connections from the addresses in `--forwarded-allow-ips`, which defaults to 127.0.0.1.
+# on connections from the addresses in `--forwarded-allow-ips`, which defaults to 127.0.0.1
+# and ::1 (or `$FORWARDED_ALLOW_IPS`).
 # From those, it takes the scheme, and the client address the trusted hop wrote: the last
 # address in `X-Forwarded-For` that is not itself trusted. With `"*"` every peer is trusted,
 # and the first address of the header (which the client wrote) wins.
@@ -260,7 +287,7 @@ from checks.behind_a_proxy import *
 #    peer of every request is the proxy. It writes what it knows into headers:
 #    `X-Forwarded-For` (the client's address, appended to whatever the client sent) and
 #    `X-Forwarded-Proto` (`https`). uvicorn rewrites `request.client` and the scheme from those
-#    headers, but only when the peer is in `--forwarded-allow-ips`. Its default, 127.0.0.1, fits
+#    headers, but only when the peer is in `--forwarded-allow-ips`. Its default, 127.0.0.1 and ::1, fits
 #    a proxy on the same machine; the shop's load balancer is `127.0.0.5`, so say so.
 # 2. **Take the address the trusted hop wrote, not the first one.** Behind a trusted peer,
 #    uvicorn walks `X-Forwarded-For` from the right and takes the first address it does not
@@ -297,7 +324,8 @@ from checks.behind_a_proxy import *
 # was missing is whom to believe.
 #
 # **`--root-path` or `FastAPI(root_path=...)`?** Both make `url_for` build links under the
-# prefix, on the pinned versions. They differ in what `request.url` says: with the server
+# prefix, on the pinned versions, but the pinned FastAPI deprecates its parameter (it warns:
+# configure the server's root path instead). They also differ in what `request.url` says: with the server
 # option the path the app sees starts with the prefix (`/api/books/3`), with the app's
 # parameter it does not (`/books/3`), so a link built from `request.url` (a "next page" link,
 # say) loses the prefix. Configure it where it belongs, at the server the proxy talks to.
