@@ -5,7 +5,8 @@ The notebook's app runs in one real server process, started with the notebook's 
 container's port 8000 published on a free loopback port). One rush is played per check (starting a
 server costs most of a second) and every test judges the same record of it:
 
-1. a quiet checkout: the check answers its payment as soon as it is asked for;
+1. a quiet moment: a checkout whose payment the provider declines at once (a line the shop counts
+   must come back on that path too), then one whose payment it answers at once;
 2. the rush: checkouts are sent one after the other, each held by the payment provider (a folder:
    the check answers a payment by writing a file, the gate), until PAYMENT_LINES payments are
    asked for at once, or one checkout is not taken (it got an answer, or it waits without asking
@@ -114,11 +115,16 @@ class Provider:
     def pending(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return [p for p in self.folder.glob("*.asked") if not p.with_suffix(".paid").exists()]
+        return [p for p in self.folder.glob("*.asked")
+                if not (p.with_suffix(".paid").exists() or p.with_suffix(".declined").exists())]
 
     def answer_all(self) -> None:
         for payment in self.pending():
             payment.with_suffix(".paid").touch()
+
+    def decline_all(self) -> None:
+        for payment in self.pending():
+            payment.with_suffix(".declined").touch()
 
 
 @dataclass
@@ -129,6 +135,7 @@ class Rush:
     problem: str = ""  # why the shop could not be started, in the learner's terms
     workers: int = 1
     log: str = ""
+    declined: str = ""  # the answer to a checkout whose payment the provider declined, before the rush
     quiet: str = ""
     quiet_status: int | None = None
     taken: int = 0  # checkouts of the rush that asked for their payment while the others waited
@@ -156,10 +163,8 @@ def _workers(tokens: list[str]) -> int:
     for value in (option(tokens, "--workers"), *(t.split("=", 1)[1] for t in tokens
                                                  if t.startswith(("WEB_CONCURRENCY=", "UVICORN_WORKERS=")))):
         if value is not None:
-            try:
-                return int(value)
-            except ValueError:
-                return 1
+            digits = re.match(r"\d+", value)
+            return int(digits.group()) if digits else 1
     return 1
 
 
@@ -192,13 +197,13 @@ def _queued_notes(folder: Path) -> int:
         return 0
 
 
-def _served_while_answering(port: int, number: int, provider: Provider) -> Checkout:
-    """A checkout whose payment the provider answers as soon as it is asked for."""
+def _served_while_answering(port: int, number: int, provider: Provider, decline: bool = False) -> Checkout:
+    """A checkout whose payment the provider answers (or declines) as soon as it is asked for."""
     customer = Checkout(port, number)
     customer.start()
     deadline = time.monotonic() + ANSWER_LIMIT
     while customer.is_alive() and time.monotonic() < deadline:
-        provider.answer_all()
+        provider.decline_all() if decline else provider.answer_all()
         time.sleep(0.005)
     customer.join(0.5)
     return customer
@@ -227,6 +232,10 @@ def watch_a_rush(command, ns: dict, folder: Path) -> Rush:
     try:
         with launch(running, folder=folder, port=port) as server:
             started = time.monotonic()
+            # A payment that fails first: a line the shop counts must come back on every path.
+            declined = _served_while_answering(server.port, 99, provider, decline=True)
+            rush.declined = declined.answer()
+            note(f"the provider declines a payment: POST {declined.path} -> {rush.declined}")
             quiet = _served_while_answering(server.port, 100, provider)
             rush.quiet, rush.quiet_status = quiet.answer(), quiet.status
             note(f"a quiet moment, the provider answers at once: POST {quiet.path} -> {rush.quiet}")
@@ -359,7 +368,8 @@ def test_the_shop_takes_as_many_checkouts_at_once_as_it_has_payment_lines(kata_r
         seen = f"checkout {rush.turned} got no answer within {TAKEN_LIMIT:g} s and never asked for its payment"
     fail(
         f"The payment provider takes {PAYMENT_LINES} payments at a time from this container. With {waiting} "
-        f"waiting for the provider, {seen}: a line was free for it.",
+        f"waiting for the provider, {seen}: a line was free for it. (Before the rush, one checkout's payment "
+        f"was declined by the provider, and answered {rush.declined}; nothing else was in flight.)",
         "Every customer refused while the container has room is lost business, and on a busy day a limit set "
         "too low makes the platform run (and pay for) more containers than it needs.",
         nudge="When the server decides whether to take a new request, what exactly is in its count at that "

@@ -41,7 +41,7 @@ setup_notebook()
 # waits for a free line (and notes it in `journal.log`), then waits for the provider's answer
 # for up to `PAYMENT_LIMIT` seconds. In this workbook the provider is a folder: the service asks
 # for a payment by writing `payments/<id>.asked`, and the provider answers by writing
-# `payments/<id>.paid`. That lets the check (and the evidence) keep checkouts waiting exactly as
+# `payments/<id>.paid` (or `payments/<id>.declined`). That lets the check (and the evidence) keep checkouts waiting exactly as
 # long as it needs to.
 
 # %%
@@ -68,7 +68,7 @@ def journal(event: str) -> None:
 
 async def card_payment(amount_cents: int) -> str | None:
     """Charge the card through the payment provider: the payment's reference once it is done,
-    None if the provider has not answered within PAYMENT_LIMIT seconds."""
+    None if the provider declined it or has not answered within PAYMENT_LIMIT seconds."""
     if free_lines.locked():
         journal("a checkout waits for a free payment line")
     async with free_lines:
@@ -80,6 +80,8 @@ async def card_payment(amount_cents: int) -> str | None:
         while loop.time() < deadline:
             if payment.with_suffix(".paid").exists():
                 return payment.name
+            if payment.with_suffix(".declined").exists():
+                return None
             await asyncio.sleep(0.01)
         return None
 
@@ -101,7 +103,7 @@ app = FastAPI(title="Checkout")
 async def pay_for_order(order_id: int, payment: PaymentIn) -> Receipt:
     reference = await card_payment(payment.amount_cents)
     if reference is None:
-        raise HTTPException(status_code=502, detail="The payment provider did not answer")
+        raise HTTPException(status_code=502, detail="The payment did not go through")
     return Receipt(order_id=order_id, amount_cents=payment.amount_cents, payment=reference)
 
 # %% [markdown]
@@ -183,6 +185,32 @@ async def refuse_after_a_while(request, call_next):
 # takes a new connection is the kernel's choice: the container's count is nobody's.
 CMD = ["uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2",
        "--limit-concurrency", "3"]
+
+# %% tags=["kata", "decoy:workers-from-the-environment"]
+# The same two workers, set in the environment of the shell form: still two processes, each
+# with its own count.
+CMD = "export UVICORN_WORKERS=2; exec uvicorn shop:app --host 0.0.0.0 --port 8000 --limit-concurrency 3"
+
+# %% tags=["kata", "decoy:a-count-that-leaks"]
+# "Count the checkouts in flight and refuse the fifth." The count goes up for every checkout
+# and down only for those paid: each declined payment keeps a line taken for good.
+from fastapi import Response
+
+CMD = ["uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000"]
+
+in_flight = 0
+
+
+@app.middleware("http")
+async def count_checkouts(request, call_next):
+    global in_flight
+    if in_flight >= PAYMENT_LINES:
+        return Response("Every payment line is busy", status_code=503)
+    in_flight += 1
+    response = await call_next(request)
+    if response.status_code < 400:
+        in_flight -= 1
+    return response
 
 # %% tags=["kata", "decoy:fastapi-run-with-the-option"]
 # "`fastapi run` is FastAPI's production command and runs uvicorn: it takes uvicorn's options."
