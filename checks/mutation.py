@@ -72,6 +72,16 @@ class Run:
     def failing(self) -> list[dict]:
         return [t for t in self.tests if t["outcome"] != "passed"]
 
+    @property
+    def caught(self) -> bool:
+        """Whether this run went red as CI would show it: a test failed or errored, or the run broke.
+        A test skipped or marked xfail is reported as expected, whatever it found."""
+        return bool(self.problem) or any(t["outcome"] in ("failed", "error") for t in self.tests)
+
+    @property
+    def set_aside(self) -> list[dict]:
+        return [t for t in self.tests if t["outcome"] in ("skipped", "xfailed")]
+
 
 @dataclass
 class Grading:
@@ -81,7 +91,7 @@ class Grading:
 
     def survivors(self, mutants: list[Mutant]) -> list[Mutant]:
         """The mutants the learner's tests let through (all of them passed)."""
-        return [m for m in mutants if not (self.mutants[m.name].problem or self.mutants[m.name].failing)]
+        return [m for m in mutants if not self.mutants[m.name].caught]
 
 
 # --- what runs: the shop's cells as shipped, the learner's cells as written ---------------------
@@ -176,6 +186,8 @@ class _Record:
                 message = (crash.message if crash else str(report.longrepr))[:400]
             name = _plain_name(report.nodeid.rsplit("::", 1)[-1])
             outcome = report.outcome if report.when == "call" else ("error" if report.failed else report.outcome)
+            if outcome == "skipped" and hasattr(report, "wasxfail"):
+                outcome = "xfailed"
             self.tests = [t for t in self.tests if t["name"] != name] + [{"name": name, "outcome": outcome, "message": message}]
 
 
@@ -222,7 +234,8 @@ def _guard(sleeps: list[str], connections: list[str], learner_files: set[str]) -
     socket.socket.connect = connect
 
 
-def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: bool, scratch: str, guard: bool) -> dict:
+def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: bool, scratch: str, guard: bool,
+              shown: list[str] | None = None) -> dict:
     import pytest
 
     from bookshop.db import DATABASE_URL_ENV, fresh_database
@@ -232,9 +245,12 @@ def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: b
     os.environ[DATABASE_URL_ENV] = fresh_database(Path(scratch))
     module = types.ModuleType("tests_under_check")
     namespace = vars(module)
+    # A mutant's code reads as the shop's own: a test that reads the source (inspect.getsource)
+    # finds the shop as shipped, and catches only what the code does.
+    readable = [*(shown or cells), *learner]
     for number, text in enumerate([*cells, *learner]):
         filename = f"<{'your tests' if number >= len(cells) else 'the shop'}, cell {number + 1}>"
-        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        linecache.cache[filename] = (len(readable[number]), None, readable[number].splitlines(True), filename)
         try:
             exec(compile(text, filename, "exec"), namespace)
         except BaseException as error:  # noqa: BLE001 - the learner's cell, or the mutated shop
@@ -284,7 +300,8 @@ def _share_the_certificates() -> None:
     config.create_ssl_context = transports.create_ssl_context = create_ssl_context
 
 
-def _start(cells: list[str], learner: list[str], reverse: bool, stop_first: bool, guard: bool):
+def _start(cells: list[str], learner: list[str], reverse: bool, stop_first: bool, guard: bool,
+           shown: list[str] | None = None):
     """Fork a child for one run; returns (pid, reading fd, scratch folder). Without fork, runs here.
 
     A kernel has threads of its own, and forking a process with threads is safe only for a child
@@ -292,7 +309,7 @@ def _start(cells: list[str], learner: list[str], reverse: bool, stop_first: bool
     pytest on its own module, writes to its pipe and ends with os._exit."""
     scratch = str(new_folder("kata-suite-"))
     if not hasattr(os, "fork"):
-        return None, _run_here(cells, learner, reverse, stop_first, scratch, guard), scratch
+        return None, _run_here(cells, learner, reverse, stop_first, scratch, guard, shown), scratch
     reading, writing = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -305,7 +322,7 @@ def _start(cells: list[str], learner: list[str], reverse: bool, stop_first: bool
             sys.stdout = sys.stderr = open(os.devnull, "w")  # a kernel's own streams lead nowhere here
             os.environ["TMPDIR"] = tempfile.tempdir = scratch
             _share_the_certificates()
-            result = _run_here(cells, learner, reverse, stop_first, scratch, guard)
+            result = _run_here(cells, learner, reverse, stop_first, scratch, guard, shown)
             os.write(writing, json.dumps(result).encode())
         except BaseException as error:  # noqa: BLE001 - the parent must hear of it
             with contextlib.suppress(BaseException):
@@ -427,7 +444,7 @@ def grade(ns: dict, mutants: list[Mutant], *, guard: bool = False) -> Grading:
     sources = [shop_source(ns, mutant) for _, mutant, _ in plan]
     gc.freeze()  # the children inherit this process's objects: no collection in them walks (and copies) those
     try:
-        started = [_start(cells, learner, reverse, mutant is not None, guard)
+        started = [_start(cells, learner, reverse, mutant is not None, guard, sources[0])
                    for cells, (_, mutant, reverse) in zip(sources, plan)]
     finally:
         gc.unfreeze()
@@ -467,7 +484,8 @@ def expect_tests_pass_on_the_shop(grading: Grading) -> None:
              f"{_listed(run.failing)}.",
              "A test that fails on correct code is broken or pins something nobody promised: it gets ignored, "
              "then deleted, and the bug it was meant to catch ships anyway.",
-             nudge="Does that test start the shop the way it runs, and assert only what the shop promises?")
+             nudge="Does that test start the shop the way it runs, begin from the data it expects (not what "
+                   "another test left), and assert only what the shop promises?")
 
 
 def expect_the_same_verdict_in_reverse(grading: Grading) -> None:
@@ -491,8 +509,11 @@ def expect_every_bug_caught(grading: Grading, mutants: list[Mutant]) -> None:
     if survivors:
         kinds = "; ".join(m.kind for m in survivors)
         concepts = " ".join(dict.fromkeys(m.concept for m in survivors if m.concept))
+        set_aside = sorted({t["name"] for m in survivors for t in grading.mutants[m.name].set_aside})
+        aside = (f" On those versions, {', '.join(set_aside[:3])} {'was' if len(set_aside) == 1 else 'were'} skipped "
+                 "or marked xfail, which pytest reports as expected, not as a failure." if set_aside else "")
         fail(f"{len(survivors)} of {len(mutants)} versions of the shop, each with one bug in it, passed every one "
-             "of your tests.",
+             f"of your tests.{aside}",
              "Those are bugs your suite lets ship: a green run says nothing about them.",
              nudge=f"The kinds of bug that got through: {kinds}.", concept=concepts)
 
