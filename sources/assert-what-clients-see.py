@@ -408,6 +408,89 @@ async def test_a_placed_order_can_be_read_back(client):
     placed = (await client.post("/orders", json=ORDER)).json()
     assert (await client.get(f"/orders/{placed['id']}")).json() == placed
 
+# %% tags=["kata", "decoy:bugs-i-know-of"]
+# "Test for the bugs we have had: the password hash, the titles, the total." Each known bug is
+# caught once; the next field the receipt leaks (an email address) passes, because nothing
+# compares the whole answer.
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+
+@pytest.fixture
+async def client():
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+            yield client
+
+
+ORDER = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 2}, {"book_id": 8, "quantity": 1}]}
+
+
+@pytest.mark.anyio
+async def test_an_order_has_none_of_last_years_bugs(client):
+    response = await client.post("/orders", json=ORDER)
+    assert response.status_code == 201
+    receipt = response.json()
+    assert "hashed_password" not in receipt["customer"]
+    assert [line["title"] for line in receipt["lines"]] == ["Dune", "Exhalation"]
+    assert receipt["total_cents"] == 3998
+    assert (await client.get(f"/orders/{receipt['id']}")).status_code == 200
+
+# %% tags=["kata", "decoy:expected-to-fail"]
+# "It failed once on CI: mark it xfail." The whole receipt is compared, and pytest now reports a
+# failure of that test as expected: every bug it finds leaves the run green.
+from unittest.mock import ANY
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+
+@pytest.fixture
+async def client():
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+            yield client
+
+
+ORDER = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 2}, {"book_id": 8, "quantity": 1}]}
+
+RECEIPT = {
+    "id": ANY,
+    "customer": {"id": 1, "name": "Alice"},
+    "lines": [
+        {"book_id": 3, "title": "Dune", "quantity": 2, "price_cents": 1099},
+        {"book_id": 8, "title": "Exhalation", "quantity": 1, "price_cents": 1800},
+    ],
+    "total_cents": 3998,
+}
+
+
+@pytest.mark.xfail(reason="flaky on CI")
+@pytest.mark.anyio
+async def test_an_order_answers_201_with_its_receipt(client):
+    response = await client.post("/orders", json=ORDER)
+    assert response.status_code == 201
+    assert response.json() == RECEIPT
+    read = await client.get(f"/orders/{response.json()['id']}")
+    assert read.status_code == 200 and read.json() == response.json()
+
+# %% tags=["kata", "decoy:reads-the-source"]
+# "Assert the code is as reviewed." A test of the text, not of the answer: it sends no request,
+# so it sees nothing a client sees.
+import inspect
+
+
+def test_the_order_code_is_as_reviewed():
+    source = inspect.getsource(receipt_of) + inspect.getsource(place_order)
+    assert "sum(line.price_cents * line.quantity for line in lines)" in source
+    assert "title=book.title" in source and "await session.commit()" in source
+    assert "status_code=201" in source
+    assert set(Customer.model_fields) == {"id", "name"}
+
 # %% tags=["kata", "alternative:test-client"]
 # Starlette's TestClient, entered as a context manager so that the shop's lifespan runs; plain
 # `def` tests, and the expected receipt built from the order it was given.
