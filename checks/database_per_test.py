@@ -25,11 +25,20 @@ KNOWN_STATE = ("A test can only expect exact numbers from a database whose conte
 MUTANTS = [
     Mutant("last-copy-counts-as-sold-out", "Book.stock == 0", "Book.stock <= 1",
            "a stock report that counts a book with one copy left as sold out", KNOWN_STATE),
+    Mutant("titles-counted-per-copy", "titles = await session.scalar(select(func.count()).select_from(Book))",
+           "titles = await session.scalar(select(func.coalesce(func.sum(Book.stock), 0)))",
+           "a stock report that counts every copy as a title of its own", KNOWN_STATE),
+    Mutant("sold-out-counted-as-a-copy", "select(func.coalesce(func.sum(Book.stock), 0))",
+           "select(func.coalesce(func.sum(func.max(Book.stock, 1)), 0))",
+           "a stock report that counts one copy of each sold-out book, as if it were still on the shelf",
+           KNOWN_STATE),
     Mutant("catalogue-in-stock-only", "select(Book).order_by(Book.title)",
            "select(Book).where(Book.stock > 0).order_by(Book.title)",
            "a catalogue that leaves out the books that are sold out", KNOWN_STATE),
     Mutant("catalogue-in-arrival-order", "select(Book).order_by(Book.title)", "select(Book).order_by(Book.id)",
            "a catalogue in the order the books arrived, not by title", KNOWN_STATE),
+    Mutant("catalogue-cut-short", "select(Book).order_by(Book.title)", "select(Book).order_by(Book.title).limit(5)",
+           "a catalogue that stops after its first five books, as a first page with no next one", KNOWN_STATE),
 ]
 
 

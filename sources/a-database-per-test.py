@@ -298,6 +298,45 @@ async def test_the_stock_report(client):
     report = (await client.get("/stock")).json()
     assert report["titles"] >= 8 and report["copies"] >= 23 and report["sold_out"] >= 1
 
+# %% tags=["kata", "decoy:exact-where-it-is-safe"]
+# "Keep the shared database; make exact only what no other test changes: the sold-out count, the
+# catalogue's order and its one sold-out book." A report that counts each copy as a title, and a
+# catalogue cut after five books, still pass: the rest stays "at least".
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+
+@pytest.fixture
+async def client():
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+            yield client
+
+
+CHILDREN_OF_DUNE = {"isbn": "9780593098233", "title": "Children of Dune", "author_id": 2, "price_cents": 1199,
+                    "stock": 3}
+
+
+@pytest.mark.anyio
+async def test_the_catalogue_lists_the_seeded_books(client):
+    titles = [book["title"] for book in (await client.get("/books")).json()]
+    assert titles == sorted(titles) and "Parable of the Sower" in titles
+
+
+@pytest.mark.anyio
+async def test_a_new_book_is_listed(client):
+    response = await client.post("/books", json=CHILDREN_OF_DUNE)
+    assert response.status_code == 201
+    assert "Children of Dune" in [book["title"] for book in (await client.get("/books")).json()]
+
+
+@pytest.mark.anyio
+async def test_the_stock_report(client):
+    report = (await client.get("/stock")).json()
+    assert report["titles"] >= 8 and report["copies"] >= 23 and report["sold_out"] == 1
+
 # %% tags=["kata", "decoy:before-and-after"]
 # "Each test measures what its own change did, one more than before, whatever the database held."
 # One more than a wrong number is still wrong: the difference looks the same.
