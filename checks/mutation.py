@@ -130,7 +130,15 @@ def _kata_of(ns: dict):
 
 
 def _shipped(ns: dict) -> list[dict]:
-    return json.loads(_kata_of(ns).notebook.read_text(encoding="utf-8"))["cells"]
+    notebook = _kata_of(ns).notebook
+    stat = notebook.stat()
+    return _cells_of(notebook, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _cells_of(notebook: Path, _mtime: int, _size: int) -> list[dict]:
+    """A notebook's cells, read once per version of the file (a grading asks a dozen times)."""
+    return json.loads(notebook.read_text(encoding="utf-8"))["cells"]
 
 
 def shop_source(ns: dict, mutant: Mutant | None = None) -> list[str]:

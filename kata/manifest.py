@@ -79,8 +79,14 @@ def _tables(path: Path) -> list[dict]:
     return tables
 
 
+_rows: dict[tuple[Path, Path, int], tuple[list, list]] = {}
+
+
 def _load_rows(root: Path, path: Path, first: int) -> list[Kata]:
     tables = _tables(path)
+    key = (root, path, first)
+    if (cached := _rows.get(key)) and cached[0] is tables:  # built from this very parse of the file
+        return list(cached[1])
     katas = []
     for number, table in enumerate(tables, start=first):
         missing = [key for key in REQUIRED if key not in table]
@@ -103,7 +109,8 @@ def _load_rows(root: Path, path: Path, first: int) -> list[Kata]:
                 manifest=path.name,
             )
         )
-    return katas
+    _rows[key] = (tables, katas)
+    return list(katas)
 
 
 def _minutes(path: Path, number: int, table: dict) -> int | None:
