@@ -491,6 +491,61 @@ def test_the_order_code_is_as_reviewed():
     assert "status_code=201" in source
     assert set(Customer.model_fields) == {"id", "name"}
 
+# %% tags=["kata", "decoy:it-ran"]
+# "The test places an order; if nothing blew up, it passed." It asserts nothing a bug could
+# change: every version of the shop passes.
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+
+@pytest.fixture
+async def client():
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+            yield client
+
+
+ORDER = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 2}, {"book_id": 8, "quantity": 1}]}
+
+
+@pytest.mark.anyio
+async def test_an_order_can_be_placed(client):
+    await client.post("/orders", json=ORDER)
+    assert True
+
+# %% tags=["kata", "decoy:errors-are-logged"]
+# "Don't let one flaky assertion break the build: log it." Every failed assertion is caught and
+# printed, so the test passes whatever the shop answers.
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+
+@pytest.fixture
+async def client():
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+            yield client
+
+
+ORDER = {"user_id": 1, "lines": [{"book_id": 3, "quantity": 2}, {"book_id": 8, "quantity": 1}]}
+
+
+@pytest.mark.anyio
+async def test_an_order_answers_its_receipt(client):
+    response = await client.post("/orders", json=ORDER)
+    try:
+        assert response.status_code == 201
+        receipt = response.json()
+        assert receipt["customer"] == {"id": 1, "name": "Alice"}
+        assert receipt["total_cents"] == 3998
+        assert (await client.get(f"/orders/{receipt['id']}")).json() == receipt
+    except Exception as error:
+        print(f"order check failed: {error!r}")
+
 # %% tags=["kata", "alternative:test-client"]
 # Starlette's TestClient, entered as a context manager so that the shop's lifespan runs; plain
 # `def` tests, and the expected receipt built from the order it was given.
