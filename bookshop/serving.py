@@ -219,12 +219,11 @@ def command_words(command: list[str] | str) -> list[str] | None:
     """The words of a start command as the shell would split them (None when its quotes do not
     close); for a shell run as a list (``["sh", "-c", "uvicorn ..."]``), its script's words too."""
     try:
-        if isinstance(command, (list, tuple)):
-            words = [str(part) for part in command]
-            if len(words) >= 3 and Path(words[0]).name in {"sh", "bash", "dash"} and words[1] == "-c":
-                words += _shell_words(words[2])
-            return words
-        return _shell_words(command)
+        words = [str(part) for part in command] if isinstance(command, (list, tuple)) else _shell_words(command)
+        for index, word in enumerate(list(words[:-2])):
+            if Path(word).name in {"sh", "bash", "dash"} and words[index + 1] == "-c":
+                words += _shell_words(words[index + 2])
+        return words
     except ValueError:
         return None
 
@@ -238,13 +237,27 @@ def _shell_words(script: str) -> list[str]:
 
 
 def option(words: list[str], name: str) -> str | None:
-    """The value a command gives the option ``name`` (``--name value`` or ``--name=value``)."""
+    """The value a command gives the option ``name`` (``--name value`` or ``--name=value``): the
+    last one, as uvicorn's and fastapi's option parser takes it."""
+    found = None
     for index, word in enumerate(words):
         if word == name and index + 1 < len(words):
-            return words[index + 1]
-        if word.startswith(name + "="):
-            return word.split("=", 1)[1]
-    return None
+            found = words[index + 1]
+        elif word.startswith(name + "="):
+            found = word.split("=", 1)[1]
+    return found
+
+
+def setting(words: list[str], name: str) -> str | None:
+    """What uvicorn makes of its option ``name`` in this command: the option itself, or else the
+    ``UVICORN_...`` environment variable the command sets (``UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=5``
+    before the command, after ``env`` or ``export``)."""
+    given = option(words, name)
+    if given is not None:
+        return given
+    variable = "UVICORN_" + name.lstrip("-").replace("-", "_").upper() + "="
+    assigned = [word[len(variable):] for word in words if word.startswith(variable)]
+    return assigned[-1] if assigned else None
 
 
 def run_here(command: list[str] | str, port: int) -> list[str] | str:

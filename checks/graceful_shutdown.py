@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from bookshop import serving
-from bookshop.serving import ServerFailed, accepting, command_words, free_port, launch, option, published, shop_module
+from bookshop.serving import ServerFailed, accepting, command_words, free_port, launch, option, published, setting, shop_module
 from checks.feedback import expect, fail
 from checks.harness import brief
 
@@ -62,6 +62,7 @@ class Deploy:
     log: str = ""  # the server's output
     loopback_only: str = ""  # the host the command listens on, when a container's port cannot reach it
     timeout: int | None = None  # the graceful-shutdown limit the command sets, if any
+    under_timeout: bool = False  # the command runs the server under `timeout`, which ends it at a fixed time
     first: str = ""  # the first process, as `docker stop` sees it
     before: str = ""  # GET /books/1 before the deploy
     before_ok: bool = False
@@ -125,13 +126,14 @@ def _prepare(deploy: Deploy, port: int):
         deploy.problem = (f"the command listens on port {port_value}, but the shop's container publishes "
                           "port 8000: nothing would reach it.")
         return None
-    host = option(tokens, "--host")
+    host = setting(tokens, "--host")
     fastapi_run = _is_fastapi_run(tokens)
     if host is None and not fastapi_run:
         deploy.loopback_only = "127.0.0.1 (uvicorn's default, with no host given)"
     elif host is not None and host not in ALL_INTERFACES:
         deploy.loopback_only = host
-    timeout = option(tokens, "--timeout-graceful-shutdown")
+    deploy.under_timeout = "timeout" in {Path(token).name for token in tokens}
+    timeout = setting(tokens, "--timeout-graceful-shutdown")
     if timeout is not None:
         try:
             deploy.timeout = int(timeout)
@@ -400,6 +402,15 @@ def test_the_wait_for_requests_in_flight_is_bounded_within_the_grace_period(kata
     deploy = kata_deploy
     tokens = command_words(deploy.command) if isinstance(deploy.command, (str, list, tuple)) else None
     fastapi_run = bool(tokens) and _is_fastapi_run(tokens)
+    if deploy.under_timeout:
+        fail(
+            "The command runs the server under `timeout`, which ends it a fixed time after it starts, "
+            "whatever it is doing then: not a limit on the shutdown, but on the container's whole life.",
+            "Every container of the shop then dies that long after its deploy, busy or not, cutting the "
+            "checkouts in flight at that moment; the platform restarts it, and it dies again.",
+            nudge="Which option of the server itself limits how long it waits for requests in flight once "
+                  "it is told to stop?",
+        )
     if deploy.timeout is None:
         fail(
             "The command sets no limit on how long the server waits for the requests in flight once it "

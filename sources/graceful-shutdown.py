@@ -177,10 +177,21 @@ CMD = ["uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000", "--timeout-
 CMD = ["uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2",
        "--timeout-graceful-shutdown", "5"]
 
+# %% tags=["kata", "decoy:a-timeout-around-the-server"]
+# "Give it nine seconds, within Docker's ten." `timeout` counts from the start, not from SIGTERM:
+# every container of the shop dies nine seconds after its deploy, whatever it is doing.
+CMD = ["timeout", "9", "uvicorn", "shop:app", "--host", "0.0.0.0", "--port", "8000",
+       "--timeout-graceful-shutdown", "5"]
+
 # %% tags=["kata", "alternative:exec-in-the-shell"]
 # Shell form, for the $PORT variable, with `exec`: the shell replaces itself with uvicorn, which
 # becomes the first process and receives the signal.
 CMD = "exec uvicorn shop:app --host 0.0.0.0 --port ${PORT:-8000} --timeout-graceful-shutdown 5"
+
+# %% tags=["kata", "alternative:settings-from-the-environment"]
+# uvicorn reads each option from an environment variable too (in a Dockerfile, ENV lines); `env`
+# sets them and replaces itself with uvicorn, which stays the first process.
+CMD = ["env", "UVICORN_HOST=0.0.0.0", "UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=5", "uvicorn", "shop:app", "--port", "8000"]
 
 # %% tags=["kata", "alternative:python-m-uvicorn"]
 # Exec form through the interpreter, options written with `=`: still one process, the server.
