@@ -25,6 +25,7 @@ import hashlib
 import json
 import linecache
 import os
+import random
 import select
 import shutil
 import signal
@@ -103,13 +104,18 @@ def learner_sources(ns: dict) -> list[str]:
     shipped_sources = {text.strip() for text in shop_source(ns)}
     files: list[str] = []
     for value in list(ns.values()):
-        function = getattr(value, "_fixture_function", None) or value  # a pytest fixture: the function in it
-        function = getattr(function, "__func__", function)
-        code = getattr(function, "__code__", None)
-        if code is None or getattr(function, "__module__", None) != ns.get("__name__"):
-            continue
-        if code.co_filename not in files:
-            files.append(code.co_filename)
+        if isinstance(value, type) and value.__module__ == ns.get("__name__"):
+            members = list(vars(value).values())  # a test class: its cell is its methods'
+        else:
+            members = [value]
+        for member in members:
+            function = getattr(member, "_fixture_function", None) or member  # a pytest fixture: the function in it
+            function = getattr(function, "__func__", function)
+            code = getattr(function, "__code__", None)
+            if code is None or getattr(function, "__module__", None) != ns.get("__name__"):
+                continue
+            if code.co_filename not in files:
+                files.append(code.co_filename)
     sources = []
     for filename in files:
         text = "".join(linecache.getlines(filename))
@@ -268,6 +274,7 @@ def _run_here(cells: list[str], learner: list[str], reverse: bool, stop_first: b
     connections: list[str] = []
     if guard:
         _guard(sleeps, connections, {f"<your tests, cell {n + 1}>" for n in range(len(cells), len(cells) + len(learner))})
+    random.seed(0)  # a suite that draws at random draws the same every run: one verdict, every time
     placeholder = Path(scratch) / "tests_under_check.py"
     placeholder.touch()
     record = _Record(reverse)
