@@ -32,6 +32,12 @@ OWNER_BUGS = [
     Mutant("order-shown-to-anyone", "select(Order).where(Order.id == order_id, Order.user_id == user.id)",
            "select(Order).where(Order.id == order_id)",
            "a customer who asks for another customer's order by its number gets it", OWNERSHIP),
+    Mutant("another-customers-order-is-forbidden",
+           'raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Order not found")',
+           "raise HTTPException(status.HTTP_403_FORBIDDEN if await session.get(Order, order_id) is not None "
+           'else status.HTTP_404_NOT_FOUND, detail="Order not found")',
+           "another customer's order is refused with 403 Forbidden, which tells whoever asks that it exists, "
+           "where the shop promises 404 as for an order that does not", OWNERSHIP),
     Mutant("order-cancelled-by-anyone", "await session.delete(await own_order(session, order_id, user))",
            "await session.delete(await session.get(Order, order_id) or await own_order(session, order_id, user))",
            "a customer can cancel another customer's order, although reading it is refused", OWNERSHIP),
