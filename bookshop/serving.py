@@ -352,7 +352,7 @@ def shop_module(ns: dict, folder: Path, name: str = "shop", kata: str | None = N
     cells = json.loads(kata.notebook.read_text(encoding="utf-8"))["cells"]
     shipped = [(set(tags_of(c)), source_of(c)) for c in cells if c.get("cell_type") == "code"]
     shipped_texts = {text.strip() for tags, text in shipped if "kata" not in tags}
-    own = [text for text in _cell_sources(ns) if text.strip() not in shipped_texts]
+    own = [text for text in cell_sources(ns) if text.strip() not in shipped_texts]
     parts = []
     for tags, text in shipped:
         if tags & (SKIPPED_TAGS - {"kata"}):
@@ -360,7 +360,7 @@ def shop_module(ns: dict, folder: Path, name: str = "shop", kata: str | None = N
         if "kata" in tags:
             # A kata cell of statements only (``CMD = ...``, ``app.add_middleware(...)``) leaves no
             # function behind to find it by: it is the last cell run that set what the starter sets.
-            latest = _last_run_binding(ns, _bound_names(text) - _defined_names(text), shipped_texts)
+            latest = _last_run_binding(ns, _bound_names(text, definitions=False), shipped_texts)
             text = latest if latest is not None else (own[0] if own else text)
             own = [other for other in own if other.strip() != text.strip()]
         parts.append(text)
@@ -370,7 +370,7 @@ def shop_module(ns: dict, folder: Path, name: str = "shop", kata: str | None = N
     return path
 
 
-def _cell_sources(ns: dict) -> list[str]:
+def cell_sources(ns: dict) -> list[str]:
     """The sources of the cells that defined what ``ns`` holds, in the order they were defined."""
     files: list[str] = []
     for value in list(ns.values()):
@@ -399,8 +399,9 @@ def _unwrapped(function):
         return function
 
 
-def _bound_names(text: str) -> set[str]:
-    """The names a cell binds at its top level: functions, classes, assignments, imports."""
+def _bound_names(text: str, *, definitions: bool = True) -> set[str]:
+    """The names a cell binds at its top level: functions and classes (unless ``definitions`` is
+    false), and assignments."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
@@ -408,7 +409,8 @@ def _bound_names(text: str) -> set[str]:
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
+            if definitions:
+                names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
@@ -432,15 +434,6 @@ def _owners(value) -> set[str]:
         if (endpoint_code := getattr(endpoint, "__code__", None)) is not None:
             owners.add(endpoint_code.co_filename)
     return owners
-
-
-def _defined_names(text: str) -> set[str]:
-    """The functions and classes a cell defines at its top level."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return set()
-    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
 def _last_run_binding(ns: dict, names: set[str], shipped: set[str]) -> str | None:

@@ -99,29 +99,12 @@ class Grading:
 
 
 def learner_sources(ns: dict) -> list[str]:
-    """The source of every cell that defined a function in ``ns`` and is not one of the shop's
-    cells: the learner's tests, fixtures and helpers, in the order they were defined."""
+    """The source of every cell that defined a function or class in ``ns`` and is not one of the
+    shop's cells: the learner's tests, fixtures and helpers, in the order they were defined."""
+    from bookshop.serving import cell_sources
+
     shipped_sources = {text.strip() for text in shop_source(ns)}
-    files: list[str] = []
-    for value in list(ns.values()):
-        if isinstance(value, type) and value.__module__ == ns.get("__name__"):
-            members = list(vars(value).values())  # a test class: its cell is its methods'
-        else:
-            members = [value]
-        for member in members:
-            function = getattr(member, "_fixture_function", None) or member  # a pytest fixture: the function in it
-            function = getattr(function, "__func__", function)
-            code = getattr(function, "__code__", None)
-            if code is None or getattr(function, "__module__", None) != ns.get("__name__"):
-                continue
-            if code.co_filename not in files:
-                files.append(code.co_filename)
-    sources = []
-    for filename in files:
-        text = "".join(linecache.getlines(filename))
-        if text.strip() and text.strip() not in shipped_sources:
-            sources.append(text)
-    return sources
+    return [text for text in cell_sources(ns) if text.strip() not in shipped_sources]
 
 
 def _kata_of(ns: dict):
