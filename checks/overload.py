@@ -34,7 +34,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bookshop.serving import ServerFailed, command_words, describe_command, free_port, launch, option, run_here, shop_module
+from bookshop.serving import (ServerFailed, command_words, describe_command, free_port, launch, option, run_here,
+                              setting, shop_module)
 from checks.feedback import expect, fail
 from checks.harness import brief
 
@@ -160,12 +161,13 @@ class Rush:
 
 
 def _workers(tokens: list[str]) -> int:
-    for value in (option(tokens, "--workers"), *(t.split("=", 1)[1] for t in tokens
-                                                 if t.startswith(("WEB_CONCURRENCY=", "UVICORN_WORKERS=")))):
-        if value is not None:
-            digits = re.match(r"\d+", value)
-            return int(digits.group()) if digits else 1
-    return 1
+    """How many server processes uvicorn starts: --workers, else UVICORN_WORKERS, else WEB_CONCURRENCY."""
+    value = setting(tokens, "--workers") or next(
+        (t.split("=", 1)[1] for t in reversed(tokens) if t.startswith("WEB_CONCURRENCY=")), None)
+    try:
+        return int(value) if value else 1
+    except ValueError:
+        return 1
 
 
 def _prepare(rush: Rush, port: int):
