@@ -148,10 +148,9 @@ def test_an_address_a_client_writes_itself_is_not_believed(kata_proxied_server):
            f"the load balancer appended the address the request really came from, {SCRAPER}, to "
            f"X-Forwarded-For), and got "
            f"{brief(forged_chain, 60)}: the address it wrote itself is the one the shop believed.",
-           "X-Forwarded-For, like X-Real-IP and Forwarded, is a header any client can write. Only the "
-           "address the trusted load balancer "
-           "appended is known; the ones before it are whatever the client chose, and a server that takes "
-           "them lets every banned or rate-limited client pick a new address per request.",
+           "X-Forwarded-For, like X-Real-IP and Forwarded, is a header any client can write. Only the address "
+           "the trusted load balancer appended is known; the ones before it are whatever the client chose, and "
+           "a server that takes them lets every banned or rate-limited client pick a new address per request.",
            nudge="Of the addresses in X-Forwarded-For, which one did the load balancer write, and which did "
                  "the client? Which hops does your server trust to have written theirs?",
            concept=TRUST_CONCEPT)
